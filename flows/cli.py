@@ -1,0 +1,168 @@
+"""The `recon` command (CONTRACT.md section 4)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+# Offline and quiet by default; an operator's own environment wins.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_TASKS_DEFAULT_NO_CACHE": "true",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
+def _prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recon", description="Reconcile treasury payments against project budgets.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="one full run now: ingest, validate, load (and the steps after it)")
+    run.add_argument("--config", type=Path, help="TOML config file (default ./recon.toml when present)")
+    run.add_argument("--raw", type=Path, help="landing folder with payments/, refunds/, budget/")
+    run.add_argument("--warehouse", type=Path, help="the DuckDB file analysts open")
+    run.add_argument("--out", type=Path, help="folder for workbooks and mart copies")
+    run.add_argument("--as-of", type=_date, help="count payments dated on or before this day (default: today)")
+    run.add_argument("--fiscal-year", type=int, help="fiscal year of budget sheets whose title names none")
+
+    q = sub.add_parser("sql", help="a read-only SQL query on the warehouse")
+    q.add_argument("query")
+    q.add_argument("--config", type=Path)
+    q.add_argument("--warehouse", type=Path)
+    q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    demo = sub.add_parser("demo", help="write sample exports made by this project's code, then run on them")
+    demo.add_argument(
+        "--dir", type=Path, default=Path("warehouse/demo"), help="where the demo raw/, warehouse and out/ go"
+    )
+    demo.add_argument("--as-of", type=_date, default=dt.date(2025, 12, 31))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("treasury_recon").setLevel(logging.INFO)
+    try:
+        if args.command == "run":
+            from flows.config import load_settings
+
+            settings = load_settings(
+                args.config, raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out, fiscal_year=args.fiscal_year
+            )
+            return run(settings, args.as_of)
+        if args.command == "sql":
+            from flows.config import load_settings
+
+            settings = load_settings(args.config, warehouse=args.warehouse)
+            return sql(settings.warehouse, args.query, args.format)
+        if args.command == "demo":
+            from flows.config import Settings
+            from flows.samples import write_samples
+
+            base = args.dir.resolve()
+            write_samples(base / "raw")
+            settings = Settings(raw_dir=base / "raw", warehouse=base / "recon.duckdb", out_dir=base / "out")
+            return run(settings, args.as_of)
+    except FileNotFoundError as e:
+        print(f"recon: {e}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def run(settings, as_of: dt.date | None) -> int:
+    _prefect_env()
+    from flows.nightly import recon_flow
+
+    as_of = as_of or settings.today()
+    summary = recon_flow(
+        raw_dir=settings.raw_dir,
+        warehouse_path=settings.warehouse,
+        out_dir=settings.out_dir,
+        as_of=as_of,
+        fiscal_year=settings.fiscal_year,
+    )
+    print(format_summary(settings, summary, as_of))
+    return 0
+
+
+def format_summary(settings, summary: dict, as_of: dt.date) -> str:
+    from flows import warehouse
+
+    lines = [
+        f"run {summary['run_id']} as of {as_of}",
+        f"files: {summary['files_new']} new, {summary['files_skipped']} already loaded, "
+        f"{summary['files_rejected']} rejected; {summary['rows_rejected']} rows rejected",
+    ]
+    with warehouse.read_only(settings.warehouse) as con:
+        n, total = con.execute("select count(*), coalesce(sum(net_amt), 0) from payments").fetchone()
+        lines.append(f"payments: {n} vouchers, net {total:,.2f} 元")
+        exc = con.execute("select severity, count(*) from exceptions group by 1 order by 1").fetchall()
+        lines.append("exceptions: " + (", ".join(f"{c} {s}" for s, c in exc) or "none"))
+    lines.append(f"warehouse: {settings.warehouse}")
+    return "\n".join(lines)
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def sql(warehouse_path: Path, query: str, fmt: str) -> int:
+    import duckdb
+
+    from flows import warehouse
+
+    try:
+        with warehouse.read_only(warehouse_path) as con:
+            if fmt == "table":
+                rel = con.sql(query)
+                if rel is not None:
+                    rel.show(max_width=200, max_rows=1000)
+                return 0
+            cur = con.execute(query)
+            names = [d[0] for d in cur.description or []]
+            rows = cur.fetchall()
+    except duckdb.Error as e:
+        print(f"recon sql: {e}", file=sys.stderr)
+        return 1
+    if fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(names)
+        w.writerows([[_plain(v) for v in r] for r in rows])
+    else:
+        json.dump(
+            [{k: _plain(v) for k, v in zip(names, r, strict=True)} for r in rows],
+            sys.stdout,
+            ensure_ascii=False,
+            indent=1,
+        )
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""One settings object, read from one TOML config file; secrets come from the environment by name, at use time.
+
+Defaults run the bundled sample out of the box. Relative paths are relative to the config file's folder (or the
+current folder when there is no config file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEFAULT_CONFIG = Path("recon.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path = Path("raw")
+    warehouse: Path = Path("warehouse/recon.duckdb")
+    out_dir: Path = Path("warehouse/out")
+    fiscal_year: int | None = None  # for budget sheets whose title names no year
+    timezone: str = "Asia/Shanghai"
+    extra: dict = field(default_factory=dict)  # other sections, for later steps
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(ZoneInfo(self.timezone)).date()
+
+
+def load_settings(path: Path | None = None, **overrides) -> Settings:
+    """Settings from ``path`` (or ./recon.toml when it exists), then explicit overrides (CLI flags)."""
+    data: dict = {}
+    base = Path.cwd()
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        base = path.resolve().parent
+    paths = data.get("paths", {})
+    run = data.get("run", {})
+    settings = Settings(
+        raw_dir=_resolve(base, paths.get("raw", "raw")),
+        warehouse=_resolve(base, paths.get("warehouse", "warehouse/recon.duckdb")),
+        out_dir=_resolve(base, paths.get("out", "warehouse/out")),
+        fiscal_year=run.get("fiscal_year"),
+        timezone=run.get("timezone", "Asia/Shanghai"),
+        extra={k: v for k, v in data.items() if k not in ("paths", "run")},
+    )
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    for key in ("raw_dir", "warehouse", "out_dir"):
+        if key in clean:
+            clean[key] = Path(clean[key]).resolve()
+    return replace(settings, **clean)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (base / p).resolve()

@@ -1,0 +1,296 @@
+"""The one place that opens the DuckDB warehouse, writes to it and publishes it.
+
+DuckDB allows one writer per file, and while a writer holds it nobody else may open it (read-only included). So a
+run never writes the analysts' file in place: it copies it to a temporary file beside it, writes there in one
+transaction, checkpoints, and swaps it in with ``os.replace``. Analysts with an open session keep reading the old
+version; new sessions see the new one; a crash or kill at any point leaves the published file as it was (the
+temporary file is removed on error, or on the next run if the process was killed). Two runs on the same warehouse
+are serialised by a lock file.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from flows.ingest import FileBatch
+from schemas.spec import load_spec
+
+log = logging.getLogger("treasury_recon.warehouse")
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+LAYERS = ("staging", "rules", "marts")
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
+
+
+def sql_file(relative: str) -> str:
+    return (SQL_DIR / relative).read_text(encoding="utf-8")
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_CONFIG))
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `recon run` first")
+    con = connect(path, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def writer(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a private copy of the warehouse, published atomically when the block ends without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in path.parent.glob(f".{path.name}.*.tmp*"):
+            log.warning("removing %s left by an interrupted run", stale)
+            stale.unlink()
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        con = connect(tmp)
+        try:
+            ensure_schema(con)
+            con.execute("begin transaction")
+            try:
+                yield con
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            con.execute("checkpoint")
+            con.close()
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except BaseException:
+            con.close()
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables if missing, refresh the reference data and (re)build every view."""
+    con.execute(sql_file("schema/tables.sql"))
+    spec = load_spec()
+    words = [(w, "counted") for w in sorted(spec.status_counted)] + [(w, "voided") for w in sorted(spec.status_voided)]
+    con.execute("delete from ref_status_words")
+    con.executemany("insert into ref_status_words values (?, ?)", words)
+    con.execute(
+        "create or replace table rule_registry (kind varchar primary key, severity varchar, category varchar,"
+        " message varchar)"
+    )
+    con.executemany("insert into rule_registry values (?, ?, ?, ?)", rule_registry())
+    build_views(con)
+
+
+def rule_registry() -> list[tuple[str, str, str, str]]:
+    with (SQL_DIR / "rules" / "registry.csv").open(encoding="utf-8") as f:
+        return [(r["kind"], r["severity"], r["category"], r["message"]) for r in csv.DictReader(f)]
+
+
+def view_definitions() -> list[tuple[str, str]]:
+    """(relation name, select) for every SQL file, layer by layer, plus the exceptions union of the rules."""
+    out = []
+    for layer in LAYERS:
+        for f in sorted((SQL_DIR / layer).glob("*.sql")):
+            out.append((f.stem, f.read_text(encoding="utf-8")))
+    return out
+
+
+def _exceptions_sql(kinds: list[str]) -> str:
+    parts = [
+        f"select '{kind}' as kind, fiscal_year, agency_code, pro_code, pay_cert_no, amount, detail, source_file,"
+        f" source_row from rule_{kind}"
+        for kind in kinds
+    ]
+    return (
+        "-- exceptions: the union of the rule relations, with severity from rule_registry.\n"
+        "select f.kind, g.severity, g.category, f.fiscal_year, f.agency_code, f.pro_code, f.pay_cert_no,"
+        " f.amount::decimal(18, 2) as amount, f.detail, f.source_file, f.source_row, g.message\n"
+        "from (" + "\nunion all\n".join(parts) + ") as f\ninner join rule_registry as g on f.kind = g.kind"
+    )
+
+
+def build_views(con: duckdb.DuckDBPyConnection) -> None:
+    pending = view_definitions()
+    kinds = [k for k, *_ in rule_registry()]
+    defined = {name for name, _ in pending}
+    missing = [k for k in kinds if f"rule_{k}" not in defined]
+    if missing:
+        raise RuntimeError(f"rule registry names rules without a sql/rules file: {missing}")
+    pending.append(("exceptions", _exceptions_sql(kinds)))
+    # Views may read views of the same layer: create in dependency order by retrying what failed.
+    while pending:
+        failed = []
+        for name, body in pending:
+            try:
+                con.execute(f'create or replace view "{name}" as\n{body}')
+            except duckdb.CatalogException:
+                failed.append((name, body))
+        if len(failed) == len(pending):
+            name, body = failed[0]
+            con.execute(f'create or replace view "{name}" as\n{body}')  # raises the real error
+        pending = failed
+
+
+def known_files(path: Path) -> dict[str, str]:
+    """sha256 -> file name of every file already recorded in the warehouse."""
+    if not Path(path).exists():
+        return {}
+    with read_only(path) as con:
+        try:
+            return dict(con.execute("select sha256, file_name from source_file_log").fetchall())
+        except duckdb.CatalogException:
+            return {}
+
+
+_RAW_COLUMNS = {
+    "payments": "raw_payments",
+    "refunds": "raw_refunds",
+    "budget": "raw_budget_lines",
+}
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from information_schema.columns where table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+
+
+def load_batches(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], run_id: str) -> list[FileBatch]:
+    """Insert the batches' rows, rejects and accounting. Files already recorded (same sha256) are skipped and
+    returned unchanged; the list of files actually loaded is returned."""
+    known = {r[0] for r in con.execute("select sha256 from source_file_log").fetchall()}
+    next_id = con.execute("select coalesce(max(file_id), 0) + 1 from source_file_log").fetchone()[0]
+    loaded = []
+    for batch in batches:
+        if batch.sha256 in known:
+            log.info("%s: already loaded (same sha256), skipped", batch.file_name)
+            continue
+        known.add(batch.sha256)
+        file_id = next_id
+        next_id += 1
+        _insert_rows(con, batch, file_id)
+        _insert_rejects(con, batch, file_id)
+        latest = None
+        if batch.rows is not None and len(batch.rows):
+            date_col = {"payments": "pay_date", "refunds": "refund_date"}.get(batch.kind)
+            if date_col:
+                latest = batch.rows[date_col].max().date()
+        con.execute(
+            "insert into source_file_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?::decimal(18, 0) * 0.01, ?::decimal(18, 0) * 0.01, ?, ?, ?)",
+            [
+                file_id,
+                batch.file_name,
+                str(batch.path),
+                batch.sha256,
+                batch.kind,
+                batch.status,
+                batch.error,
+                batch.sheet,
+                batch.encoding,
+                ", ".join(f"{k}={v}" for k, v in sorted(batch.units.items())) or None,
+                batch.fiscal_year,
+                batch.rows_read,
+                batch.rows_valid,
+                batch.rows_rejected,
+                batch.rows_skipped,
+                batch.control_total,
+                batch.parsed_total if batch.status == "loaded" else None,
+                latest,
+                run_id,
+                datetime.now(UTC),
+            ],
+        )
+        loaded.append(batch)
+    return loaded
+
+
+_FEN = re.compile(r"decimal", re.IGNORECASE)
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: int) -> None:
+    if batch.rows is None or not len(batch.rows):
+        return
+    table = _RAW_COLUMNS[batch.kind]
+    df = batch.rows
+    select = []
+    for name, dtype in _table_columns(con, table):
+        if name == "file_id":
+            select.append("$file_id")
+        elif name == "source_file":
+            select.append("$source_file")
+        elif _FEN.match(dtype):
+            # integer fen -> exact DECIMAL(18,2); no float on the way
+            select.append(f'(cast("{name}" as decimal(18, 0)) * 0.01)::decimal(18, 2)')
+        elif dtype == "DATE":
+            select.append(f'cast("{name}" as date)')
+        else:
+            select.append(f'"{name}"')
+    con.register("batch_rows", df)
+    try:
+        con.execute(
+            f"insert into {table} select {', '.join(select)} from batch_rows",
+            {"file_id": file_id, "source_file": batch.file_name},
+        )
+    finally:
+        con.unregister("batch_rows")
+    if batch.extras is not None and len(batch.extras):
+        con.register("batch_extras", batch.extras)
+        try:
+            con.execute(
+                "insert into raw_extra_columns select $file_id, $source_file, source_row, header, value"
+                " from batch_extras",
+                {"file_id": file_id, "source_file": batch.file_name},
+            )
+        finally:
+            con.unregister("batch_extras")
+
+
+def _insert_rejects(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: int) -> None:
+    if not len(batch.rejects):
+        return
+    df = batch.rejects.astype(
+        {"source_row": "Int64", "column": "str", "value": "str", "check": "str", "message": "str", "row_text": "str"}
+    )
+    df = df.astype(object).where(pd.notna(df), None)
+    con.register("batch_rejects", df)
+    try:
+        con.execute(
+            'insert into rejected_rows select $file_id, $source_file, source_row, "column", value, "check",'
+            " message, row_text from batch_rejects",
+            {"file_id": file_id, "source_file": batch.file_name},
+        )
+    finally:
+        con.unregister("batch_rejects")

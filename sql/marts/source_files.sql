@@ -1,0 +1,60 @@
+-- source_files: every input file seen, with its row accounting (CONTRACT.md section 3).
+-- Grain: one row per file (sha256).
+-- Reads: source_file_log, stg_payment_rows, stg_refunds, stg_budget_lines.
+-- rows_read = rows_loaded + rows_duplicate + rows_rejected + rows_skipped. A valid row is loaded when it is the
+-- winning version of its voucher, refund notice or budget line, else it counts as a duplicate.
+with winners as (
+    select
+        file_id,
+        count(*) as n
+    from stg_payment_rows
+    where is_winner
+    group by file_id
+    union all
+    select
+        file_id,
+        count(*) as n
+    from stg_refunds
+    where refund_source = 'notice'
+    group by file_id
+    union all
+    select
+        file_id,
+        count(*) as n
+    from stg_budget_lines
+    where version_rank = 1
+    group by file_id
+),
+
+loaded as (
+    select
+        file_id,
+        sum(n) as n
+    from winners
+    group by file_id
+)
+
+select
+    f.file_name,
+    f.sha256,
+    f.kind,
+    f.status,
+    f.error,
+    f.rows_read,
+    cast(coalesce(l.n, 0) as bigint) as rows_loaded,
+    cast((f.rows_valid - coalesce(l.n, 0)) as bigint) as rows_duplicate,
+    f.rows_rejected,
+    f.rows_skipped,
+    f.control_total,
+    f.parsed_total,
+    f.loaded_at,
+    f.file_id,
+    f.file_path,
+    f.sheet,
+    f.encoding,
+    f.units,
+    f.fiscal_year,
+    f.latest_date,
+    f.run_id
+from source_file_log as f
+left join loaded as l on f.file_id = l.file_id

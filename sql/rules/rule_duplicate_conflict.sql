@@ -1,0 +1,25 @@
+-- rule_duplicate_conflict: the same voucher (or refund notice) number with a different amount, project or date.
+-- Grain: one row per losing version that differs from the winner. The winning version counts; this one does not.
+-- Reads: stg_payment_rows, raw_refunds, source_file_log.
+with winners as (
+    select * from stg_payment_rows
+    where is_winner
+)
+
+select
+    year(w.pay_date) as fiscal_year,
+    l.agency_code,
+    l.pro_code,
+    l.pay_cert_no,
+    l.pay_amt as amount,
+    '凭证 ' || l.pay_cert_no || ' 在 ' || l.source_file || ' 第' || l.source_row || '行: '
+    || l.pay_amt || ' 元 / ' || l.pro_code || ' / ' || l.pay_date
+    || '；以 ' || w.source_file || ' 第' || w.source_row || '行为准: '
+    || w.pay_amt || ' 元 / ' || w.pro_code || ' / ' || w.pay_date as detail,
+    l.source_file,
+    l.source_row
+from stg_payment_rows as l
+inner join winners as w on l.pay_cert_no = w.pay_cert_no
+where
+    not l.is_winner
+    and (l.pay_amt <> w.pay_amt or l.pro_code <> w.pro_code or l.pay_date <> w.pay_date)

@@ -1,0 +1,14 @@
+-- rule_unknown_status: vouchers whose status is neither counted nor voided (e.g. 待审核): not counted.
+-- Grain: one row per such voucher (winning version).
+-- Reads: stg_payment_rows.
+select
+    year(pay_date) as fiscal_year,
+    agency_code,
+    pro_code,
+    pay_cert_no,
+    pay_amt as amount,
+    '凭证 ' || pay_cert_no || ' 状态「' || status || '」不是已支付或作废: 暂不计入支出' as detail,
+    source_file,
+    source_row
+from stg_payment_rows
+where is_winner and status_class = 'unknown'

@@ -1,0 +1,120 @@
+-- Warehouse tables: what the loader writes. Views over them (staging, rules, marts) are built from the other folders.
+-- Money is DECIMAL(18,2) yuan. Every raw row keeps its source file and Excel row number.
+
+create table if not exists source_file_log (
+    file_id integer primary key,
+    file_name varchar not null,
+    file_path varchar,
+    sha256 varchar not null unique,
+    kind varchar,
+    status varchar not null,  -- loaded | rejected
+    error varchar,
+    sheet varchar,
+    encoding varchar,
+    units varchar,
+    fiscal_year integer,
+    rows_read bigint not null,
+    rows_valid bigint not null,
+    rows_rejected bigint not null,
+    rows_skipped bigint not null,
+    control_total decimal(18, 2),
+    parsed_total decimal(18, 2),
+    latest_date date,
+    run_id varchar,
+    loaded_at timestamp with time zone
+);
+
+create table if not exists raw_payments (
+    file_id integer not null,
+    source_file varchar not null,
+    source_row integer not null,
+    pay_cert_no varchar not null,
+    pay_date date not null,
+    agency_code varchar not null,
+    agency_name varchar,
+    pro_code varchar not null,
+    pro_name varchar,
+    bgt_doc_no varchar not null,
+    bgt_source varchar,
+    exp_func_code varchar,
+    exp_func_name varchar,
+    dep_bgt_eco_code varchar,
+    gov_bgt_eco_code varchar,
+    fund_type varchar,
+    pay_type varchar,
+    payee_acct_name varchar not null,
+    payee_acct_no varchar,
+    payee_bank varchar,
+    pay_amt decimal(18, 2) not null,
+    use_des varchar,
+    status varchar,
+    contract_no varchar,
+    ori_pay_cert_no varchar
+);
+
+create table if not exists raw_refunds (
+    file_id integer not null,
+    source_file varchar not null,
+    source_row integer not null,
+    refund_no varchar not null,
+    ori_pay_cert_no varchar not null,
+    refund_date date not null,
+    refund_amt decimal(18, 2) not null,
+    reason varchar,
+    agency_code varchar
+);
+
+create table if not exists raw_budget_lines (
+    file_id integer not null,
+    source_file varchar not null,
+    source_row integer not null,
+    fiscal_year integer not null,
+    agency_code varchar not null,
+    agency_name varchar,
+    pro_code varchar not null,
+    pro_name varchar not null,
+    exp_func_code varchar,
+    bgt_doc_no varchar,
+    reply_amt decimal(18, 2) not null,
+    adj_amt decimal(18, 2) not null,
+    cur_amt decimal(18, 2) not null,
+    carryover_amt decimal(18, 2) not null,
+    plan_q1 decimal(18, 2),
+    plan_q2 decimal(18, 2),
+    plan_q3 decimal(18, 2),
+    plan_q4 decimal(18, 2)
+);
+
+create table if not exists raw_extra_columns (
+    file_id integer not null,
+    source_file varchar not null,
+    source_row integer not null,
+    header varchar not null,
+    value varchar
+);
+
+create table if not exists rejected_rows (
+    file_id integer not null,
+    source_file varchar not null,
+    source_row integer,
+    "column" varchar,
+    value varchar,
+    "check" varchar not null,
+    message varchar not null,
+    row_text varchar
+);
+
+create table if not exists ref_status_words (
+    word varchar primary key,
+    status_class varchar not null  -- counted | voided
+);
+
+create table if not exists runs (
+    run_id varchar primary key,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    as_of date,
+    files_new integer,
+    files_skipped integer,
+    status varchar
+);
