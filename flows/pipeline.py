@@ -3,6 +3,8 @@ nightly.py; tests call them directly."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from flows import warehouse
 from flows.ingest import FileBatch, guess_kind, ingest_file, kind_of, reject_file, sha256_of
 from flows.readers import SPREADSHEET_SUFFIXES, TEXT_SUFFIXES
+from flows.reconcile import reconcile as reconcile_marts
 
 log = logging.getLogger("treasury_recon.pipeline")
 
@@ -74,7 +77,29 @@ def ingest(new: NewFile, fiscal_year: int | None = None) -> FileBatch:
     return batch
 
 
-def load(warehouse_path: Path, batches: list[FileBatch], run_id: str) -> list[FileBatch]:
-    """Load all batches in one atomic publish of the warehouse."""
-    with warehouse.writer(warehouse_path) as con:
+def load(build: warehouse.Build, batches: list[FileBatch], run_id: str) -> list[FileBatch]:
+    """Load the batches into the build (the private copy of the warehouse), in one transaction."""
+    with build.transaction() as con:
         return warehouse.load_batches(con, batches, run_id)
+
+
+def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str = "06-30") -> dict[str, int]:
+    """Evaluate the rules and materialise the marts for as_of, in one transaction."""
+    with build.transaction() as con:
+        return reconcile_marts(con, as_of, carryover_due=carryover_due)
+
+
+def run_plain(
+    raw_dir: Path, warehouse_path: Path, as_of: dt.date, *, fiscal_year: int | None = None, run_id: str = "plain"
+) -> list[FileBatch]:
+    """The whole ingest -> load -> reconcile without Prefect (tests, benchmarks): one atomic publish."""
+    new, _ = discover(raw_dir, warehouse.known_files(warehouse_path))
+    batches = [ingest(n, fiscal_year) for n in new]
+    build = warehouse.Build(warehouse_path)
+    try:
+        loaded = load(build, batches, run_id)
+        reconcile(build, as_of)
+        build.publish()
+    finally:
+        build.abandon()
+    return loaded

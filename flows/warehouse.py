@@ -54,39 +54,78 @@ def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+class Build:
+    """A private copy of the warehouse being written; ``publish`` swaps it in, ``abandon`` throws it away.
+
+    Holding a Build holds the warehouse's writer lock. Each ``transaction`` commits to the private copy only.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = self.path.with_name(self.path.name + ".lock").open("w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.done = False
+        try:
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp*"):
+                log.warning("removing %s left by an interrupted run", stale)
+                stale.unlink()
+            self.tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            if self.path.exists():
+                shutil.copyfile(self.path, self.tmp)
+            self.con = connect(self.tmp)
+            ensure_schema(self.con)
+        except BaseException:
+            self.abandon()
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("begin transaction")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        self.con.execute("commit")
+
+    def publish(self) -> None:
+        """Make the private copy the warehouse, atomically."""
+        self.con.execute("checkpoint")
+        self.con.close()
+        os.replace(self.tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self._release()
+
+    def abandon(self) -> None:
+        """Throw the private copy away; the warehouse stays as it was. Safe to call twice."""
+        if self.done:
+            return
+        con = getattr(self, "con", None)
+        if con is not None:
+            con.close()
+        tmp = getattr(self, "tmp", None)
+        if tmp is not None:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        self.done = True
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+
 @contextmanager
 def writer(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to a private copy of the warehouse, published atomically when the block ends without error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for stale in path.parent.glob(f".{path.name}.*.tmp*"):
-            log.warning("removing %s left by an interrupted run", stale)
-            stale.unlink()
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        if path.exists():
-            shutil.copyfile(path, tmp)
-        con = connect(tmp)
-        try:
-            ensure_schema(con)
-            con.execute("begin transaction")
-            try:
-                yield con
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-            con.execute("checkpoint")
-            con.close()
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        except BaseException:
-            con.close()
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-            raise
+    build = Build(path)
+    try:
+        with build.transaction() as con:
+            yield con
+        build.publish()
+    finally:
+        build.abandon()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -117,37 +156,48 @@ def rule_registry() -> list[tuple[str, str, str, str]]:
         return [(r["kind"], r["severity"], r["category"], r["message"]) for r in csv.DictReader(f)]
 
 
+AS_OF_MARKER = "Materialized: per as_of"
+
+
+def sql_definitions(layer: str) -> list[tuple[str, str]]:
+    """(relation name, select) for the SQL files of a layer, in file-name order."""
+    return [(f.stem, f.read_text(encoding="utf-8")) for f in sorted((SQL_DIR / layer).glob("*.sql"))]
+
+
 def view_definitions() -> list[tuple[str, str]]:
-    """(relation name, select) for every SQL file, layer by layer, plus the exceptions union of the rules."""
-    out = []
-    for layer in LAYERS:
-        for f in sorted((SQL_DIR / layer).glob("*.sql")):
-            out.append((f.stem, f.read_text(encoding="utf-8")))
-    return out
+    """The relations that are views: every SQL file except the marts materialized per as-of date."""
+    return [(name, body) for layer in LAYERS for name, body in sql_definitions(layer) if AS_OF_MARKER not in body]
 
 
-def _exceptions_sql(kinds: list[str]) -> str:
+def as_of_definitions() -> list[tuple[str, str]]:
+    """The marts kept per as-of date (tables), plus exceptions: the union of the rule relations."""
+    marts = [(name, body) for name, body in sql_definitions("marts") if AS_OF_MARKER in body]
+    return [*marts, ("exceptions", exceptions_sql([k for k, *_ in rule_registry()]))]
+
+
+def exceptions_sql(kinds: list[str]) -> str:
     parts = [
         f"select '{kind}' as kind, fiscal_year, agency_code, pro_code, pay_cert_no, amount, detail, source_file,"
         f" source_row from rule_{kind}"
         for kind in kinds
     ]
     return (
-        "-- exceptions: the union of the rule relations, with severity from rule_registry.\n"
-        "select f.kind, g.severity, g.category, f.fiscal_year, f.agency_code, f.pro_code, f.pay_cert_no,"
-        " f.amount::decimal(18, 2) as amount, f.detail, f.source_file, f.source_row, g.message\n"
-        "from (" + "\nunion all\n".join(parts) + ") as f\ninner join rule_registry as g on f.kind = g.kind"
+        "-- exceptions: the union of the rule relations, with severity from rule_registry, as of the as-of date.\n"
+        "select f.kind, g.severity, g.category, f.fiscal_year, p.as_of, f.agency_code, f.pro_code, f.pay_cert_no,"
+        " cast(f.amount as decimal(18, 2)) as amount, f.detail, f.source_file, cast(f.source_row as integer)"
+        " as source_row, g.message\n"
+        "from (" + "\nunion all\n".join(parts) + ") as f\ninner join rule_registry as g on f.kind = g.kind\n"
+        "cross join stg_params as p"
     )
 
 
 def build_views(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(sql_file("schema/macros.sql"))
     pending = view_definitions()
-    kinds = [k for k, *_ in rule_registry()]
     defined = {name for name, _ in pending}
-    missing = [k for k in kinds if f"rule_{k}" not in defined]
+    missing = [k for k, *_ in rule_registry() if f"rule_{k}" not in defined]
     if missing:
         raise RuntimeError(f"rule registry names rules without a sql/rules file: {missing}")
-    pending.append(("exceptions", _exceptions_sql(kinds)))
     # Views may read views of the same layer: create in dependency order by retrying what failed.
     while pending:
         failed = []

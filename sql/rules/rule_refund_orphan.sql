@@ -1,6 +1,6 @@
 -- rule_refund_orphan: a refund (notice or negative voucher) whose original voucher is not a counted payment.
 -- Grain: one row per refund. The refund is kept and not applied to any project.
--- Reads: stg_refunds, payments, stg_payment_rows.
+-- Reads: stg_refunds, stg_payments, stg_payment_rows.
 select
     year(r.refund_date) as fiscal_year,
     cast(null as varchar) as agency_code,
@@ -22,6 +22,6 @@ select
     r.source_row
 from stg_refunds as r
 where not exists (
-    select 1 from payments as p
+    select 1 from stg_payments as p
     where p.pay_cert_no = r.ori_pay_cert_no
 )

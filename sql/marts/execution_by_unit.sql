@@ -1,0 +1,62 @@
+-- execution_by_unit: budget execution per budget unit as of the as-of date (CONTRACT.md section 3).
+-- Materialized: per as_of (a rerun for the same date replaces that date's rows).
+-- Grain: one row per fiscal_year, agency_code with a budget line or a payment, up to the as-of year.
+-- Reads: stg_project_spend, stg_params, budget_lines, stg_payments.
+-- Unbudgeted payments are not in paid_current: they have their own column, unbudgeted_amt (both money kinds).
+with names as (
+    select
+        agency_code,
+        max(agency_name) as agency_name
+    from (
+        select
+            agency_code,
+            agency_name
+        from budget_lines
+        union all
+        select
+            agency_code,
+            agency_name
+        from stg_payments
+    ) as named
+    group by agency_code
+),
+
+units as (
+    select
+        fiscal_year,
+        agency_code,
+        sum(cur_amt) filter (where is_budgeted) as cur_amt,
+        sum(paid_current) filter (where is_budgeted) as paid_current,
+        sum(carryover_amt) filter (where is_budgeted) as carryover_amt,
+        sum(paid_carryover) filter (where is_budgeted) as paid_carryover,
+        sum(paid_current + paid_carryover) filter (where not is_budgeted) as unbudgeted_amt,
+        count(*) filter (where is_budgeted) as project_count
+    from stg_project_spend
+    group by fiscal_year, agency_code
+)
+
+select
+    u.fiscal_year,
+    p.as_of,
+    u.agency_code,
+    n.agency_name,
+    cast(coalesce(u.cur_amt, 0) as decimal(18, 2)) as cur_amt,
+    cast(coalesce(u.paid_current, 0) as decimal(18, 2)) as paid_current,
+    rate_fraction(coalesce(u.paid_current, 0), u.cur_amt) as execution_rate,
+    rate_pct(coalesce(u.paid_current, 0), u.cur_amt) as execution_rate_pct,
+    cast(coalesce(u.carryover_amt, 0) as decimal(18, 2)) as carryover_amt,
+    cast(coalesce(u.paid_carryover, 0) as decimal(18, 2)) as paid_carryover,
+    rate_fraction(
+        coalesce(u.paid_current, 0) + coalesce(u.paid_carryover, 0),
+        coalesce(u.cur_amt, 0) + coalesce(u.carryover_amt, 0)
+    ) as total_execution_rate,
+    rate_pct(
+        coalesce(u.paid_current, 0) + coalesce(u.paid_carryover, 0),
+        coalesce(u.cur_amt, 0) + coalesce(u.carryover_amt, 0)
+    ) as total_execution_rate_pct,
+    cast(coalesce(u.unbudgeted_amt, 0) as decimal(18, 2)) as unbudgeted_amt,
+    u.project_count
+from units as u
+cross join stg_params as p
+left join names as n on u.agency_code = n.agency_code
+where u.fiscal_year <= year(p.as_of)

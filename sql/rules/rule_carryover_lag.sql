@@ -1,0 +1,23 @@
+-- rule_carryover_lag: on or after the carry-over due date (default 06-30 of the fiscal year), carry-over money
+-- paid by the as-of date is less than carryover_amt. amount is the outstanding carry-over at the as-of date.
+-- Grain: one row per budget line with carry-over money outstanding.
+-- Reads: stg_project_spend, stg_params, budget_lines.
+select
+    s.fiscal_year,
+    s.agency_code,
+    s.pro_code,
+    null as pay_cert_no,
+    cast(s.carryover_amt - s.paid_carryover as decimal(18, 2)) as amount,
+    '项目 ' || s.pro_code || ' 上年结转 ' || s.carryover_amt || ' 元，截至 ' || p.as_of || ' 已支付 '
+    || s.paid_carryover || ' 元，尚有 ' || cast(s.carryover_amt - s.paid_carryover as decimal(18, 2))
+    || ' 元未支付（应于 ' || s.fiscal_year || '-' || p.carryover_due || ' 前支付）' as detail,
+    b.source_file,
+    b.source_row
+from stg_project_spend as s
+cross join stg_params as p
+inner join budget_lines as b
+    on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code
+where
+    s.carryover_amt > 0
+    and s.paid_carryover < s.carryover_amt
+    and p.as_of >= cast(s.fiscal_year || '-' || p.carryover_due as date)

@@ -1,0 +1,30 @@
+-- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in its fiscal year.
+-- Grain: one row per such payment dated <= as_of; amount is its net of refunds dated <= as_of.
+-- Reads: stg_spend_asof, budget_lines, stg_payments.
+with net as (
+    select
+        pay_cert_no,
+        fiscal_year,
+        agency_code,
+        pro_code,
+        sum(amount) as net_amt
+    from stg_spend_asof
+    group by pay_cert_no, fiscal_year, agency_code, pro_code
+)
+
+select
+    n.fiscal_year,
+    n.agency_code,
+    n.pro_code,
+    n.pay_cert_no,
+    cast(n.net_amt as decimal(18, 2)) as amount,
+    '凭证 ' || n.pay_cert_no || ' 支付 ' || p.pay_amt || ' 元到项目 ' || n.pro_code
+    || coalesce('（' || p.pro_name || '）', '') || '，该项目在 ' || n.fiscal_year || ' 年预算中没有预算' as detail,
+    p.source_file,
+    p.source_row
+from net as n
+inner join stg_payments as p on n.pay_cert_no = p.pay_cert_no
+where not exists (
+    select 1 from budget_lines as b
+    where b.fiscal_year = n.fiscal_year and b.agency_code = n.agency_code and b.pro_code = n.pro_code
+)

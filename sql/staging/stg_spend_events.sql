@@ -1,0 +1,34 @@
+-- stg_spend_events: spending as dated events: each payment (+) on its pay_date, each refund (-) of a counted
+-- payment on its refund date, both in the payment's project, unit and money kind.
+-- Grain: one row per payment or applied refund.
+-- Reads: stg_payments, stg_refunds.
+select
+    fiscal_year,
+    agency_code,
+    pro_code,
+    money,  -- noqa: RF04
+    pay_cert_no,
+    'payment' as event_kind,
+    pay_date as event_date,
+    pay_amt as amount,
+    null as refund_no,
+    source_file,
+    source_row
+from stg_payments
+
+union all
+
+select
+    year(r.refund_date) as fiscal_year,
+    p.agency_code,
+    p.pro_code,
+    p.money,  -- noqa: RF04
+    p.pay_cert_no,
+    'refund' as event_kind,
+    r.refund_date as event_date,
+    -r.refund_amt as amount,
+    r.refund_no,
+    r.source_file,
+    r.source_row
+from stg_refunds as r
+inner join stg_payments as p on r.ori_pay_cert_no = p.pay_cert_no
