@@ -4,7 +4,6 @@ nightly.py; tests call them directly."""
 from __future__ import annotations
 
 import datetime as dt
-
 import logging
 from dataclasses import dataclass
 from pathlib import Path
