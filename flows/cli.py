@@ -101,6 +101,7 @@ def run(settings, as_of: dt.date | None) -> int:
         out_dir=settings.out_dir,
         as_of=as_of,
         fiscal_year=settings.fiscal_year,
+        carryover_due=settings.carryover_due,
     )
     print(format_summary(settings, summary, as_of))
     return 0
@@ -115,11 +116,30 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
         f"{summary['files_rejected']} rejected; {summary['rows_rejected']} rows rejected",
     ]
     with warehouse.read_only(settings.warehouse) as con:
-        n, total = con.execute("select count(*), coalesce(sum(net_amt), 0) from payments").fetchone()
-        lines.append(f"payments: {n} vouchers, net {total:,.2f} 元")
-        exc = con.execute("select severity, count(*) from exceptions group by 1 order by 1").fetchall()
+        units = con.execute(
+            "select fiscal_year, agency_code, coalesce(agency_name, ''), cur_amt, paid_current, execution_rate_pct,"
+            " carryover_amt, paid_carryover, unbudgeted_amt from execution_by_unit where as_of = ?"
+            " order by fiscal_year, agency_code",
+            [as_of],
+        ).fetchall()
+        for fy, code, name, cur, paid, pct, co, paid_co, unb in units:
+            rate = f"{pct}%" if pct is not None else "n/a"
+            lines.append(
+                f"unit {code} {name} {fy}: budget {cur / 10000:,.2f} 万元, paid {paid / 10000:,.2f} 万元, "
+                f"rate {rate}; carry-over {paid_co / 10000:,.2f}/{co / 10000:,.2f} 万元; "
+                f"unbudgeted {unb / 10000:,.2f} 万元"
+            )
+        if not units:
+            lines.append("no budget units yet: put exports in raw/payments, raw/refunds and raw/budget")
+        exc = con.execute(
+            "select severity, count(*) from exceptions where as_of = ? group by 1 order by 1", [as_of]
+        ).fetchall()
         lines.append("exceptions: " + (", ".join(f"{c} {s}" for s, c in exc) or "none"))
+    if summary.get("alerts") is not None:
+        lines.append(f"alerts: {summary['alerts']}")
     lines.append(f"warehouse: {settings.warehouse}")
+    if summary.get("outputs"):
+        lines.append(f"outputs: {settings.out_dir} ({len(summary['outputs'])} files)")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ class Settings:
     out_dir: Path = Path("warehouse/out")
     fiscal_year: int | None = None  # for budget sheets whose title names no year
     timezone: str = "Asia/Shanghai"
+    carryover_due: str = "06-30"  # MM-DD: carry-over money should be paid by then (carryover_lag)
     extra: dict = field(default_factory=dict)  # other sections, for later steps
 
     def today(self) -> dt.date:
@@ -48,6 +49,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         out_dir=_resolve(base, paths.get("out", "warehouse/out")),
         fiscal_year=run.get("fiscal_year"),
         timezone=run.get("timezone", "Asia/Shanghai"),
+        carryover_due=run.get("carryover_due", "06-30"),
         extra={k: v for k, v in data.items() if k not in ("paths", "run")},
     )
     clean = {k: v for k, v in overrides.items() if v is not None}

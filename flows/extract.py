@@ -196,7 +196,10 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
     kind = spec.kinds[kind_name]
     head = grid.head(HEAD_ROWS)
     header = parse_header(head, kind, file_label)
-    title_unit, year, agency_name, agency_code = read_title(head[: header.row])
+    # CSV title lines narrower than the header are odd rows, outside the grid: they are title rows too
+    first_header_number = grid.row_numbers[header.row].as_py()
+    odd_titles = [fields for number, fields in grid.odd_rows if number < first_header_number]
+    title_unit, year, agency_name, agency_code = read_title(odd_titles + head[: header.row])
     notes: list[str] = []
     units: dict[str, str] = {}
     for c in kind.columns:
@@ -240,16 +243,26 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
     amount_col = kind.amount_column
     if amount_col not in header.columns and kind.fallback_amount_column in header.columns:
         amount_col = kind.fallback_amount_column
-    control_total = None
-    total_rows = pc.indices_nonzero(total)
-    if len(total_rows) and amount_col in header.columns:
+    # the control total is the last totals row's amount (a short CSV totals row counts too)
+    totals: list[tuple[int, str]] = []
+    if amount_col in header.columns:
         j = header.columns[amount_col]
-        last = total_rows[-1].as_py()
-        fen, err = parse_money(pa.array([cells[j][last].as_py()]), units[amount_col])
+        totals = [
+            (grid.row_numbers[body + i].as_py(), cells[j][i].as_py()) for i in pc.indices_nonzero(total).to_pylist()
+        ]
+        for number, fields in grid.odd_rows:
+            texts = [_key(f) for f in fields if f.strip()]
+            if number > first_header_number and texts and texts[0].startswith(spec.totals):
+                if not texts[0].startswith(spec.subtotals):
+                    totals.append((number, fields[j] if j < len(fields) else ""))
+    control_total = None
+    if totals:
+        number, text = max(totals)
+        fen, err = parse_money(pa.array([text], pa.string()), units[amount_col])
         if fen[0].is_valid:
             control_total = fen[0].as_py()
         elif err[0].is_valid:
-            notes.append(f"totals row {grid.row_numbers[body + last]}: {err[0]}")
+            notes.append(f"totals row {number}: {err[0]}")
 
     idx = pc.indices_nonzero(data)
     take = [c.take(idx) for c in cells]
@@ -282,7 +295,7 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
     odd_rejects = []
     odd_skipped = 0
     for number, fields in grid.odd_rows:
-        if number <= header.end + 1:  # title rows above the header: skipped like any title row
+        if number < first_header_number:  # title rows above the header: skipped like any title row
             odd_skipped += 1
             continue
         texts = [_key(f) for f in fields if f.strip()]

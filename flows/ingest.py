@@ -195,10 +195,11 @@ def _validate(batch: FileBatch, ex: Extracted) -> None:
                 )
                 continue
             pos = int(row.index)
-            column = row.column if isinstance(row.column, str) and row.column in df.columns else None
             check = str(row.check)
-            if column is None:
-                column = _dataframe_check_column(check)
+            # a whole-row check is reported by pandera once per column: file it under the column it is about
+            column = _dataframe_check_column(check) or (
+                row.column if isinstance(row.column, str) and row.column in df.columns else None
+            )
             if (pos, column) in seen:
                 continue
             seen.add((pos, column))

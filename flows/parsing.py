@@ -41,6 +41,7 @@ def parse_money(arr: pa.Array, unit: str) -> tuple[pa.Array, pa.Array]:
     """Text amounts in ``unit`` (元 or 万元) -> int64 fen. Blank or a dash is null (no amount)."""
     s = pc.utf8_normalize(arr, "NFKC")
     s = pc.replace_substring_regex(s, r"[\s,¥￥$]|元$", "")
+    s = pc.replace_substring(s, "\u2212", "-")  # a typeset minus sign
     s = pc.replace_substring_regex(s, r"^\((.*)\)$", r"-\1")  # accounting negative
     s = pc.replace_substring_regex(s, r"^\+", "")
     blank = pc.is_in(s, pa.array(NONE_MARKERS))

@@ -24,6 +24,13 @@ class NewFile:
     sha256: str
 
 
+def today(timezone: str = "Asia/Shanghai") -> dt.date:
+    """The default as-of date: today where the budget unit is."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
 def discover(raw_dir: Path, known: dict[str, str]) -> tuple[list[NewFile], int]:
     """Files under raw_dir not yet in the warehouse (by sha256), in a stable order, and how many were skipped.
 

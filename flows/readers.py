@@ -28,6 +28,7 @@ SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 DELIMITERS = (",", "\t", ";", "|")
 HEAD_BYTES = 1 << 20  # enough for the title and header rows of any real export
+csv.field_size_limit(2**31 - 1)  # text fields can be hundreds of thousands of characters long
 
 
 class UnreadableFile(Exception):
@@ -69,7 +70,12 @@ def cell_text(value: object) -> str:
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
             return str(int(value))
-        return repr(value)  # shortest repr: 1234.56 stays "1234.56"; 6.2e18 stays visibly a float
+        if math.isfinite(value) and abs(value) < 1e15:
+            # what Excel shows: 15 significant digits, so a formula's 0.30000000000000004 reads 0.3
+            text = format(value, ".15g")
+            if "e" not in text:
+                return text
+        return repr(value)  # 6.2e18 stays visibly a float (an account number that lost digits)
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
             return value.date().isoformat()

@@ -51,7 +51,7 @@ def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server,
 def test_recon_demo_then_sql(prefect_server, tmp_path: Path, capsys):
     assert cli.main(["demo", "--dir", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
-    assert "4 new" in out and "payments: 7 vouchers, net 742,000.00 元" in out
+    assert "4 new" in out and "budget 178.00 万元, paid 61.40 万元, rate 34.5%" in out and "unbudgeted 0.80 万元" in out
     wh = tmp_path / "demo" / "recon.duckdb"
     assert (
         cli.main(
