@@ -118,3 +118,38 @@ create table if not exists runs (
     files_skipped integer,
     status varchar
 );
+
+-- alerts: one row per alert_key, kept across runs. notified_severity is what was last announced.
+create table if not exists alerts (
+    alert_key varchar primary key,
+    kind varchar not null,  -- behind_plan | carryover_lag | carryover_squeeze | exception | run_failed
+    severity varchar not null,
+    as_of date,
+    fiscal_year integer,
+    agency_code varchar,
+    pro_code varchar,
+    pay_cert_no varchar,
+    gap_pp decimal(14, 2),
+    amount decimal(18, 2),
+    message varchar not null,
+    status varchar not null,  -- active | resolved
+    first_seen timestamp with time zone not null,
+    last_seen timestamp with time zone not null,
+    resolved_at timestamp with time zone,
+    notified_at timestamp with time zone,
+    notified_severity varchar
+);
+
+-- alert_outbox: each notification to each channel; undelivered ones are retried on the next run.
+create table if not exists alert_outbox (
+    alert_key varchar not null,
+    event varchar not null,  -- new | escalated | resolved
+    severity varchar not null,
+    channel varchar not null,
+    title varchar not null,
+    body varchar not null,
+    created_at timestamp with time zone not null,
+    delivered_at timestamp with time zone,
+    attempts integer not null default 0,
+    last_error varchar
+);
