@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--warehouse", type=Path)
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
+    serve = sub.add_parser("serve", help="serve the nightly deployment on its schedule (needs a Prefect server)")
+    serve.add_argument("--config", type=Path)
+    serve.add_argument("--raw", type=Path)
+    serve.add_argument("--warehouse", type=Path)
+    serve.add_argument("--out", type=Path)
+    serve.add_argument("--cron", help="override the config's schedule, e.g. '0 2 * * *'")
+
     demo = sub.add_parser("demo", help="write sample exports made by this project's code, then run on them")
     demo.add_argument(
         "--dir", type=Path, default=Path("warehouse/demo"), help="where the demo raw/, warehouse and out/ go"
@@ -67,15 +74,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from flows.config import load_settings
 
-            settings = load_settings(
-                args.config, raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out, fiscal_year=args.fiscal_year
-            )
+            overrides = dict(raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out, fiscal_year=args.fiscal_year)
+            settings = load_settings(args.config, **overrides)
+            if not settings.raw_dir.is_dir():
+                raise FileNotFoundError(f"raw folder {settings.raw_dir} does not exist")
             return run(settings, args.as_of)
         if args.command == "sql":
             from flows.config import load_settings
 
             settings = load_settings(args.config, warehouse=args.warehouse)
             return sql(settings.warehouse, args.query, args.format)
+        if args.command == "serve":
+            from flows.config import load_settings
+
+            settings = load_settings(args.config, raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out)
+            return serve(settings, args.cron)
         if args.command == "demo":
             from flows.config import Settings
             from flows.samples import write_samples
@@ -96,14 +109,50 @@ def run(settings, as_of: dt.date | None) -> int:
 
     as_of = as_of or settings.today()
     summary = recon_flow(
-        raw_dir=settings.raw_dir,
-        warehouse_path=settings.warehouse,
-        out_dir=settings.out_dir,
+        config=str(settings.config_path) if settings.config_path else None,
+        raw_dir=str(settings.raw_dir),
+        warehouse_path=str(settings.warehouse),
+        out_dir=str(settings.out_dir),
         as_of=as_of,
         fiscal_year=settings.fiscal_year,
-        carryover_due=settings.carryover_due,
     )
     print(format_summary(settings, summary, as_of))
+    return 0
+
+
+def serve(settings, cron: str | None = None) -> int:
+    """Register the nightly deployment on the Prefect server at PREFECT_API_URL and run it on schedule."""
+    _prefect_env()
+    if not os.environ.get("PREFECT_API_URL"):
+        print(
+            "recon serve: no Prefect server configured. Schedules only run against a real server:\n"
+            "  prefect server start --host 127.0.0.1 --port 4200   (in another shell, or as a service)\n"
+            "  export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            file=sys.stderr,
+        )
+        return 2
+    from prefect import serve as prefect_serve
+    from prefect.schedules import Cron
+
+    from flows.nightly import recon_flow
+
+    deployment = recon_flow.to_deployment(
+        name="nightly",
+        schedule=Cron(cron or settings.schedule_cron, timezone=settings.schedule_timezone),
+        parameters={
+            "config": str(settings.config_path) if settings.config_path else None,
+            "raw_dir": str(settings.raw_dir),
+            "warehouse_path": str(settings.warehouse),
+            "out_dir": str(settings.out_dir),
+        },
+        description="treasury-recon nightly: ingest, reconcile, alert, publish",
+    )
+    print(
+        f"serving treasury-recon/nightly: '{cron or settings.schedule_cron}' {settings.schedule_timezone}; "
+        f"raw {settings.raw_dir} -> {settings.warehouse}",
+        flush=True,
+    )
+    prefect_serve(deployment)
     return 0
 
 
@@ -135,8 +184,10 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
             "select severity, count(*) from exceptions where as_of = ? group by 1 order by 1", [as_of]
         ).fetchall()
         lines.append("exceptions: " + (", ".join(f"{c} {s}" for s, c in exc) or "none"))
-    if summary.get("alerts") is not None:
-        lines.append(f"alerts: {summary['alerts']}")
+    al = summary.get("alerts")
+    if al is not None:
+        sent = "; ".join(f"{k}: {v}" for k, v in al["delivery"].items()) or "no channel configured"
+        lines.append(f"alerts: {al['active']} active, {al['events']} new or changed ({sent})")
     lines.append(f"warehouse: {settings.warehouse}")
     if summary.get("outputs"):
         lines.append(f"outputs: {settings.out_dir} ({len(summary['outputs'])} files)")

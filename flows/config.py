@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from flows.alerts import AlertSettings
+from flows.channels import channel_from_config
 
 DEFAULT_CONFIG = Path("recon.toml")
 
@@ -23,7 +27,10 @@ class Settings:
     fiscal_year: int | None = None  # for budget sheets whose title names no year
     timezone: str = "Asia/Shanghai"
     carryover_due: str = "06-30"  # MM-DD: carry-over money should be paid by then (carryover_lag)
-    extra: dict = field(default_factory=dict)  # other sections, for later steps
+    schedule_cron: str = "0 2 * * *"
+    schedule_timezone: str = "Asia/Shanghai"
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    config_path: Path | None = None
 
     def today(self) -> dt.date:
         return dt.datetime.now(ZoneInfo(self.timezone)).date()
@@ -43,6 +50,14 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         base = path.resolve().parent
     paths = data.get("paths", {})
     run = data.get("run", {})
+    schedule = data.get("schedule", {})
+    al = data.get("alerts", {})
+    alert_settings = AlertSettings(
+        behind_warning_pp=Decimal(str(al.get("behind_warning_pp", 5))),
+        behind_critical_pp=Decimal(str(al.get("behind_critical_pp", 15))),
+        elapsed_baseline=bool(al.get("elapsed_baseline", False)),
+        channels=[channel_from_config(c) for c in al.get("channels", [])],
+    )
     settings = Settings(
         raw_dir=_resolve(base, paths.get("raw", "raw")),
         warehouse=_resolve(base, paths.get("warehouse", "warehouse/recon.duckdb")),
@@ -50,7 +65,10 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         fiscal_year=run.get("fiscal_year"),
         timezone=run.get("timezone", "Asia/Shanghai"),
         carryover_due=run.get("carryover_due", "06-30"),
-        extra={k: v for k, v in data.items() if k not in ("paths", "run")},
+        schedule_cron=schedule.get("cron", "0 2 * * *"),
+        schedule_timezone=schedule.get("timezone", run.get("timezone", "Asia/Shanghai")),
+        alerts=alert_settings,
+        config_path=path.resolve() if path is not None else None,
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     for key in ("raw_dir", "warehouse", "out_dir"):

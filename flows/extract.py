@@ -310,6 +310,8 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
             errors.append((c.name, err))
     if "agency_code" not in header.columns and agency_code:
         columns["agency_code"] = pa.array([agency_code] * rows, pa.string())
+    if "agency_name" not in header.columns and agency_name and any(c.name == "agency_name" for c in kind.columns):
+        columns["agency_name"] = pa.array([agency_name] * rows, pa.string())  # from a 预算单位：… title line
     extras = {text: take[j] for j, text in header.extras.items() if j < len(take)}
 
     odd_rejects = []

@@ -8,13 +8,17 @@ discover new files in raw/ -> ingest each file (read, parse, validate: independe
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import pipeline, warehouse
+from flows import alerts, pipeline, warehouse
+from flows.alerts import AlertSettings
+from flows.channels import ChannelError
+from flows.config import Settings, load_settings
 from flows.ingest import FileBatch
 from flows.pipeline import NewFile
 
@@ -51,38 +55,86 @@ def publish_outputs(warehouse_path: Path, out_dir: Path, as_of: dt.date) -> list
     return publish(warehouse_path, out_dir, as_of)
 
 
-@flow(name="treasury-recon", log_prints=True)
+@task(cache_policy=NO_CACHE)
+def raise_alerts(build: warehouse.Build, as_of: dt.date, alert_settings: AlertSettings) -> dict:
+    """Evaluate the alert rules, keep them in `alerts`, announce what changed (a channel that is down only delays)."""
+    with build.transaction() as con:
+        return alerts.raise_and_notify(con, as_of, alert_settings)
+
+
+def _settings(config: str | None, **overrides) -> Settings:
+    return load_settings(Path(config) if config else None, **overrides)
+
+
+def notify_failure(flow, flow_run, state) -> None:
+    """on_failure hook: a failed run raises a run_failed alert, recorded in the warehouse and sent to the channels."""
+    params = flow_run.parameters or {}
+    try:
+        settings = _settings(
+            params.get("config"), raw_dir=params.get("raw_dir"), warehouse=params.get("warehouse_path")
+        )
+    except Exception as e:  # a broken config is why the run failed: nothing to send with
+        logging.getLogger("treasury_recon.alerts").error("run failed and the config cannot be read: %s", e)
+        return
+    as_of = params.get("as_of") or settings.today()
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of)
+    error = state.message or "unknown error"
+    try:
+        build = warehouse.Build(settings.warehouse)
+        try:
+            with build.transaction() as con:
+                alerts.record_run_failure(con, as_of, error, settings.alerts)
+            build.publish()
+        finally:
+            build.abandon()
+    except Exception as e:  # the warehouse itself may be what failed: still tell people
+        logging.getLogger("treasury_recon.alerts").error("cannot record the failed run (%s); sending directly", e)
+        for channel in settings.alerts.channels:
+            try:
+                channel.send(f"【严重】treasury-recon 夜间任务失败（{as_of}）", error, [])
+            except ChannelError as ce:
+                logging.getLogger("treasury_recon.alerts").error("channel %s: %s", channel.name, ce)
+
+
+@flow(name="treasury-recon", log_prints=True, on_failure=[notify_failure])
 def recon_flow(
-    raw_dir: Path,
-    warehouse_path: Path,
-    out_dir: Path | None = None,
+    config: str | None = None,
+    raw_dir: str | None = None,
+    warehouse_path: str | None = None,
+    out_dir: str | None = None,
     as_of: dt.date | None = None,
     fiscal_year: int | None = None,
-    carryover_due: str = "06-30",
 ) -> dict:
-    """One full run; returns a summary. as_of defaults to today in Asia/Shanghai."""
+    """One full run: ingest -> validate -> load -> reconcile -> alerts -> publish. Settings come from the config
+    file (defaults without one); the other parameters override it. as_of defaults to today in the unit's timezone."""
     logger = get_run_logger()
-    as_of = as_of or pipeline.today()
+    settings = _settings(config, raw_dir=raw_dir, warehouse=warehouse_path, out_dir=out_dir, fiscal_year=fiscal_year)
+    as_of = as_of or settings.today()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    new, skipped = discover_files(raw_dir, warehouse_path)
+    new, skipped = discover_files(settings.raw_dir, settings.warehouse)
     logger.info("%d new file(s), %d already loaded", len(new), skipped)
-    futures = [ingest_file.submit(n, fiscal_year) for n in new]
+    futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
     batches = [f.result() for f in futures]
-    build = warehouse.Build(warehouse_path)
+    build = warehouse.Build(settings.warehouse)
     try:
         loaded = load_warehouse(build, batches, run_id)
-        counts = reconcile(build, as_of, carryover_due)
+        counts = reconcile(build, as_of, settings.carryover_due)
+        alert_result = raise_alerts(build, as_of, settings.alerts)
         build.publish()
     finally:
         build.abandon()
-    outputs = publish_outputs(warehouse_path, out_dir, as_of) if out_dir is not None else []
+    outputs = publish_outputs(settings.warehouse, settings.out_dir, as_of)
     return {
         "run_id": run_id,
         "as_of": as_of,
+        "warehouse": str(settings.warehouse),
+        "out_dir": str(settings.out_dir),
         "files_new": len(loaded),
         "files_skipped": skipped,
         "files_rejected": sum(b.status == "rejected" for b in loaded),
         "rows_rejected": sum(b.rows_rejected for b in loaded),
         "marts": counts,
+        "alerts": alert_result,
         "outputs": [str(p) for p in outputs],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,9 @@ from flows.nightly import recon_flow
 
 def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server, sample_raw: Path, tmp_path: Path):
     wh = tmp_path / "warehouse" / "recon.duckdb"
-    summary = recon_flow(raw_dir=sample_raw, warehouse_path=wh)
+    summary = recon_flow(
+        raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 12, 31)
+    )
     assert summary["files_new"] == 4 and summary["files_rejected"] == 0 and summary["rows_rejected"] == 0
     with warehouse.read_only(wh) as con:
         accounting = con.execute(
@@ -44,7 +47,9 @@ def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server,
             "DECIMAL(18,2)",
             "DECIMAL(18,2)",
         )
-    again = recon_flow(raw_dir=sample_raw, warehouse_path=wh)
+    again = recon_flow(
+        raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 12, 31)
+    )
     assert again["files_new"] == 0 and again["files_skipped"] == 4
 
 

@@ -18,9 +18,9 @@ text_matches as (
     select
         p.*,
         n.net_amt,
-        regexp_extract(p.use_des, '((?:19|20)\d{2})\s*年', 1) as use_year,
+        coalesce(list_min(regexp_extract_all(p.use_des, '((?:19|20)\d{2})\s*年', 1)), '') as use_year,
         regexp_extract(p.use_des, '(以前年度|上年度|上年|往年|去年)', 1) as use_word,
-        regexp_extract(p.contract_no, '((?:19|20)\d{2})', 1) as contract_year
+        coalesce(list_min(regexp_extract_all(p.contract_no, '((?:19|20)\d{2})', 1)), '') as contract_year
     from stg_payments as p
     inner join net as n on p.pay_cert_no = n.pay_cert_no
 ),

@@ -7,7 +7,7 @@ with winners as (
 )
 
 select
-    year(w.pay_date) as fiscal_year,
+    cast(year(w.pay_date) as integer) as fiscal_year,
     l.agency_code,
     l.pro_code,
     l.pay_cert_no,
@@ -22,4 +22,5 @@ from stg_payment_rows as l
 inner join winners as w on l.pay_cert_no = w.pay_cert_no
 where
     not l.is_winner
+    and w.pay_date <= (select sp.as_of from stg_params as sp)
     and (l.pay_amt <> w.pay_amt or l.pro_code <> w.pro_code or l.pay_date <> w.pay_date)

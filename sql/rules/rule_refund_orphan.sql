@@ -2,8 +2,8 @@
 -- Grain: one row per refund. The refund is kept and not applied to any project.
 -- Reads: stg_refunds, stg_payments, stg_payment_rows.
 select
-    year(r.refund_date) as fiscal_year,
-    cast(null as varchar) as agency_code,
+    cast(year(r.refund_date) as integer) as fiscal_year,
+    r.agency_code,
     cast(null as varchar) as pro_code,
     r.ori_pay_cert_no as pay_cert_no,
     r.refund_amt as amount,
@@ -21,7 +21,7 @@ select
     r.source_file,
     r.source_row
 from stg_refunds as r
-where not exists (
+where r.refund_date <= (select sp.as_of from stg_params as sp) and not exists (
     select 1 from stg_payments as p
     where p.pay_cert_no = r.ori_pay_cert_no
 )

@@ -2,7 +2,7 @@
 -- Grain: one row per such voucher (winning version).
 -- Reads: stg_payment_rows.
 select
-    year(pay_date) as fiscal_year,
+    cast(year(pay_date) as integer) as fiscal_year,
     agency_code,
     pro_code,
     pay_cert_no,
@@ -11,4 +11,7 @@ select
     source_file,
     source_row
 from stg_payment_rows
-where is_winner and status_class = 'unknown'
+where
+    is_winner
+    and pay_date <= (select sp.as_of from stg_params as sp)
+    and status_class = 'unknown'

@@ -5,7 +5,7 @@
 select
     pay_cert_no,
     pay_date,
-    year(pay_date) as fiscal_year,
+    cast(year(pay_date) as integer) as fiscal_year,
     agency_code,
     agency_name,
     pro_code,

@@ -19,6 +19,7 @@ select
     refund_date,
     refund_amt,
     reason,
+    agency_code,
     file_id,
     source_file,
     source_row
@@ -34,6 +35,7 @@ select
     pay_date as refund_date,
     -pay_amt as refund_amt,
     use_des as reason,
+    agency_code,
     file_id,
     source_file,
     source_row

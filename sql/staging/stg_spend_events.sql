@@ -19,7 +19,7 @@ from stg_payments
 union all
 
 select
-    year(r.refund_date) as fiscal_year,
+    cast(year(r.refund_date) as integer) as fiscal_year,
     p.agency_code,
     p.pro_code,
     p.money,  -- noqa: RF04
