@@ -5,13 +5,10 @@ that is down keeps its alerts for the next run."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import socket
-import threading
 from decimal import Decimal
 from email import message_from_bytes
 from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,32 +19,6 @@ from flows.alerts import AlertSettings, mask_accounts
 from flows.channels import EmailChannel, RobotChannel, WebhookChannel
 
 JUNE = dt.date(2025, 6, 30)
-
-
-class Recorder(BaseHTTPRequestHandler):
-    received: list  # set per server
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append(json.loads(body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 class Mailbox:

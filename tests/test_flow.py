@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -82,3 +84,63 @@ def test_recon_run_reports_a_missing_raw_folder(tmp_path: Path, capsys):
     code = cli.main(["run", "--raw", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "w.duckdb")])
     assert code == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+ANALYST = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+for line in sys.stdin:
+    print(con.execute("select count(*), coalesce(sum(net_amt), 0) from payments").fetchone(), flush=True)
+"""
+
+
+def test_an_open_analyst_session_across_a_full_nightly(prefect_server, sample_raw: Path, tmp_path: Path):
+    """A read-only session held open (another process, as an analyst's would be) across a full run: the run
+    completes, the session keeps its whole, consistent view, a new session sees the run's result."""
+    wh = tmp_path / "recon.duckdb"
+    later = sample_raw / "payments" / "payments_2025_06-07.csv"
+    held = later.read_bytes()
+    later.unlink()
+    recon_flow(
+        raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 6, 30)
+    )
+    analyst = subprocess.Popen(
+        [sys.executable, "-c", ANALYST, str(wh)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        analyst.stdin.write("?\n")
+        analyst.stdin.flush()
+        before = analyst.stdout.readline().strip()
+        assert before == "(5, Decimal('497000.00'))"  # 519,000 - voided 12,000 - refund 10,000
+        later.write_bytes(held)
+        summary = recon_flow(
+            raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 12, 31)
+        )
+        assert summary["files_new"] == 1
+        analyst.stdin.write("?\n")
+        analyst.stdin.flush()
+        assert analyst.stdout.readline().strip() == before
+    finally:
+        analyst.stdin.close()
+        analyst.wait(timeout=30)
+    with warehouse.read_only(wh) as con:
+        assert con.execute("select count(*), sum(net_amt) from payments").fetchone() == (7, Decimal("742000.00"))
+
+
+def test_a_failed_run_fails_in_prefect_and_sends_an_alert(prefect_server, sample_raw, tmp_path, http_server):
+    config = tmp_path / "recon.toml"
+    config.write_text(
+        f'[paths]\nraw = "{sample_raw}"\nwarehouse = "{tmp_path / "recon.duckdb"}"\nout = "{tmp_path / "out"}"\n'
+        '[run]\ncarryover_due = "13-45"\n'
+        f'[[alerts.channels]]\ntype = "webhook"\nname = "ops"\nurl = "http://127.0.0.1:{http_server.server_port}/"\n',
+        encoding="utf-8",
+    )
+    state = recon_flow(config=str(config), as_of=dt.date(2025, 6, 30), return_state=True)
+    assert state.is_failed()
+    (message,) = http_server.received
+    assert message["events"][0]["event"] == "new" and "夜间任务失败" in message["text"]
+    assert "carryover_due" in message["text"]
+    with warehouse.read_only(tmp_path / "recon.duckdb") as con:
+        assert con.execute("select kind, status from alerts").fetchall() == [("run_failed", "active")]
+        # the failed run loaded nothing: the warehouse holds only the alert
+        assert con.execute("select count(*) from source_file_log").fetchone() == (0,)
