@@ -399,3 +399,36 @@ def test_csv_unquoted_comma_in_amount_rejects_that_row_only(tmp_path):
     assert (reject["source_row"], reject["check"]) == (3, "field_count")
     assert reject["value"] == shifted
     assert "14 fields but the header has 13" in reject["message"]
+
+
+def test_legacy_xls_export_is_read(tmp_path):
+    """Old treasury clients still export .xls (BIFF8); python-calamine reads it like xlsx."""
+    import datetime as dt
+
+    import xlwt
+
+    from flows.ingest import ingest_file
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("支付明细")
+    rows = [
+        ["国库集中支付明细查询"],
+        ["金额单位：元"],
+        ["支付凭证号", "支付日期", "预算单位编码", "项目编码", "指标文号", "收款人全称", "收款人账号", "支付金额"],
+        ["PV1", dt.date(2025, 3, 5), "990001", "P1", "示财预〔2025〕3号", "示例公司", "6222020200112233445", 1234.56],
+        ["PV2", "2025/3/6", "990001", "P1", "示财预〔2025〕3号", "示例公司", "6222020200112233446", "2,000.00"],
+        ["合计", "", "", "", "", "", "", 3234.56],
+    ]
+    date_style = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value, date_style if isinstance(value, dt.date) else xlwt.Style.default_style)
+    path = tmp_path / "payments.xls"
+    book.save(str(path))
+    batch = ingest_file(path, "payments")
+    assert batch.status == "loaded", batch.error
+    assert batch.rows["pay_amt"].tolist() == [123456, 200000]
+    assert batch.rows["payee_acct_no"].tolist() == ["6222020200112233445", "6222020200112233446"]
+    assert str(batch.rows["pay_date"].iloc[0].date()) == "2025-03-05"
+    assert batch.control_total == 323456 == batch.parsed_total
+    assert (batch.rows_read, batch.rows_skipped) == (6, 4)
