@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="folder for workbooks and mart copies")
     run.add_argument("--as-of", type=_date, help="count payments dated on or before this day (default: today)")
     run.add_argument("--fiscal-year", type=int, help="fiscal year of budget sheets whose title names none")
+    run.add_argument("--task-runner", help="threads (default), dask (a local cluster) or tcp://scheduler:8786")
+    run.add_argument("--workers", type=int, help="Dask workers of a local cluster (default 2)")
 
     q = sub.add_parser("sql", help="a read-only SQL query on the warehouse")
     q.add_argument("query")
@@ -57,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--warehouse", type=Path)
     serve.add_argument("--out", type=Path)
     serve.add_argument("--cron", help="override the config's schedule, e.g. '0 2 * * *'")
+
+    gen = sub.add_parser("generate", help="write synthetic exports at any scale (benchmarks, load tests)")
+    gen.add_argument("--out", type=Path, required=True, help="a raw/ folder to write payments/, refunds/, budget/ into")
+    gen.add_argument("--payments", type=int, default=100_000)
+    gen.add_argument("--units", type=int, default=20)
+    gen.add_argument("--projects-per-unit", type=int, default=10)
+    gen.add_argument("--fiscal-year", type=int, default=2025)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--format", choices=["csv", "xlsx", "both"], default="csv")
+    gen.add_argument(
+        "--split",
+        choices=["quarterly", "none"],
+        default="quarterly",
+        help="quarterly exports with overlapping windows, or one file",
+    )
+    gen.add_argument("--bad-rows", type=int, default=5)
 
     demo = sub.add_parser("demo", help="write sample exports made by this project's code, then run on them")
     demo.add_argument(
@@ -74,7 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from flows.config import load_settings
 
-            overrides = dict(raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out, fiscal_year=args.fiscal_year)
+            overrides = dict(
+                raw_dir=args.raw,
+                warehouse=args.warehouse,
+                out_dir=args.out,
+                fiscal_year=args.fiscal_year,
+                task_runner=args.task_runner,
+                dask_workers=args.workers,
+            )
             settings = load_settings(args.config, **overrides)
             if not settings.raw_dir.is_dir():
                 raise FileNotFoundError(f"raw folder {settings.raw_dir} does not exist")
@@ -89,6 +114,26 @@ def main(argv: list[str] | None = None) -> int:
 
             settings = load_settings(args.config, raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out)
             return serve(settings, args.cron)
+        if args.command == "generate":
+            from flows.generate import generate
+
+            formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
+            g = generate(
+                args.out,
+                payments=args.payments,
+                units=args.units,
+                projects_per_unit=args.projects_per_unit,
+                fiscal_year=args.fiscal_year,
+                seed=args.seed,
+                formats=formats,
+                split=args.split,
+                bad_rows=args.bad_rows,
+            )
+            print(
+                f"{g.vouchers} vouchers in {len(g.payments)} payment export(s) ({g.rows} rows), "
+                f"{len(g.refunds)} refund notice(s), {len(g.budget)} budget sheet(s) under {args.out}"
+            )
+            return 0
         if args.command == "demo":
             from flows.config import Settings
             from flows.samples import write_samples
@@ -105,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(settings, as_of: dt.date | None) -> int:
     _prefect_env()
-    from flows.nightly import recon_flow
+    from flows.nightly import with_task_runner
 
     as_of = as_of or settings.today()
-    summary = recon_flow(
+    summary = with_task_runner(settings.task_runner, settings.dask_workers)(
         config=str(settings.config_path) if settings.config_path else None,
         raw_dir=str(settings.raw_dir),
         warehouse_path=str(settings.warehouse),
@@ -134,9 +179,9 @@ def serve(settings, cron: str | None = None) -> int:
     from prefect import serve as prefect_serve
     from prefect.schedules import Cron
 
-    from flows.nightly import recon_flow
+    from flows.nightly import with_task_runner
 
-    deployment = recon_flow.to_deployment(
+    deployment = with_task_runner(settings.task_runner, settings.dask_workers).to_deployment(
         name="nightly",
         schedule=Cron(cron or settings.schedule_cron, timezone=settings.schedule_timezone),
         parameters={

@@ -27,6 +27,8 @@ class Settings:
     fiscal_year: int | None = None  # for budget sheets whose title names no year
     timezone: str = "Asia/Shanghai"
     carryover_due: str = "06-30"  # MM-DD: carry-over money should be paid by then (carryover_lag)
+    task_runner: str = "threads"  # threads | dask | tcp://scheduler:8786 (per-file work)
+    dask_workers: int = 2
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -65,6 +67,8 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         fiscal_year=run.get("fiscal_year"),
         timezone=run.get("timezone", "Asia/Shanghai"),
         carryover_due=run.get("carryover_due", "06-30"),
+        task_runner=run.get("task_runner", "threads"),
+        dask_workers=int(run.get("dask_workers", 2)),
         schedule_cron=schedule.get("cron", "0 2 * * *"),
         schedule_timezone=schedule.get("timezone", run.get("timezone", "Asia/Shanghai")),
         alerts=alert_settings,

@@ -62,6 +62,25 @@ def raise_alerts(build: warehouse.Build, as_of: dt.date, alert_settings: AlertSe
         return alerts.raise_and_notify(con, as_of, alert_settings)
 
 
+def with_task_runner(runner: str = "threads", workers: int = 2):
+    """The flow with the task runner for the per-file work: ``threads`` (default), ``dask`` (a local cluster of
+    ``workers`` processes) or the address of an existing Dask scheduler (``tcp://host:8786``). Loading and
+    reconciling stay one DuckDB step in the flow's process."""
+    if runner in ("threads", "", None):
+        return recon_flow
+    from prefect_dask import DaskTaskRunner
+
+    if runner == "dask":
+        task_runner = DaskTaskRunner(
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "dashboard_address": ":0"}
+        )
+    elif "://" in runner:
+        task_runner = DaskTaskRunner(address=runner)
+    else:
+        raise ValueError(f"task runner must be threads, dask or a Dask scheduler address, got {runner!r}")
+    return recon_flow.with_options(task_runner=task_runner)
+
+
 def _settings(config: str | None, **overrides) -> Settings:
     return load_settings(Path(config) if config else None, **overrides)
 
