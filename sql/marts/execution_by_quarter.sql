@@ -27,11 +27,13 @@ paid as (
         fiscal_year,
         agency_code,
         pro_code,
-        quarter(event_date) as quarter,
+        -- a refund dated after its year (in January) counts in the year's last quarter
+        case when year(event_date) > fiscal_year then 4 else quarter(event_date) end as quarter,
         sum(amount) as paid_amt
     from stg_spend_asof
     where money = 'current'
-    group by fiscal_year, agency_code, pro_code, quarter(event_date)
+    group by
+        fiscal_year, agency_code, pro_code, case when year(event_date) > fiscal_year then 4 else quarter(event_date) end
 ),
 
 cumulative as (

@@ -6,7 +6,7 @@ select
     s.fiscal_year,
     s.agency_code,
     s.pro_code,
-    null as pay_cert_no,
+    cast(null as varchar) as pay_cert_no,
     cast(s.carryover_amt - s.paid_carryover as decimal(18, 2)) as amount,
     '项目 ' || s.pro_code || ' 上年结转 ' || s.carryover_amt || ' 元，截至 ' || p.as_of || ' 已支付 '
     || s.paid_carryover || ' 元，尚有 ' || cast(s.carryover_amt - s.paid_carryover as decimal(18, 2))

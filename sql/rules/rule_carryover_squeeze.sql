@@ -20,7 +20,9 @@ text_matches as (
         n.net_amt,
         coalesce(list_min(regexp_extract_all(p.use_des, '((?:19|20)\d{2})\s*年', 1)), '') as use_year,
         regexp_extract(p.use_des, '(以前年度|上年度|上年|往年|去年)', 1) as use_word,
-        coalesce(list_min(regexp_extract_all(p.contract_no, '((?:19|20)\d{2})', 1)), '') as contract_year
+        -- a year standing on its own in the contract number (HT-2023-015, 2023采购12号), not digits of a serial
+        coalesce(list_min(regexp_extract_all(p.contract_no, '(?:^|[^0-9])((?:19|20)\d{2})(?:[^0-9]|$)', 1)), '')
+            as contract_year
     from stg_payments as p
     inner join net as n on p.pay_cert_no = n.pay_cert_no
 ),
@@ -48,30 +50,59 @@ prior_year_text as (
         or (contract_year <> '' and cast(contract_year as integer) < fiscal_year)
 ),
 
-carryover_running as (
-    select
-        s.*,
-        coalesce(b.carryover_amt, 0) as carryover_amt
-    from stg_spend_asof as s
-    left join budget_lines as b
-        on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code
-    where s.money = 'carryover' and s.event_kind = 'payment'
-),
-
-carryover_excess as (
+carryover_net as (
+    -- each carry-over payment with its net of refunds dated <= as_of
     select
         fiscal_year,
         agency_code,
         pro_code,
         pay_cert_no,
-        cast(least(amount, running_amt - carryover_amt) as decimal(18, 2)) as amount,
+        min(event_date) filter (where event_kind = 'payment') as pay_date,
+        sum(amount) as net_amt,
+        max(source_file) filter (where event_kind = 'payment') as source_file,
+        max(source_row) filter (where event_kind = 'payment') as source_row
+    from stg_spend_asof
+    where money = 'carryover'
+    group by fiscal_year, agency_code, pro_code, pay_cert_no
+),
+
+carryover_ranked as (
+    -- the project's net carry-over total and, for each payment, the net of the payments after it
+    select
+        c.*,
+        coalesce(b.carryover_amt, 0) as carryover_amt,
+        sum(c.net_amt) over project_all as total_amt,
+        coalesce(sum(c.net_amt) over later_first, 0) as later_amt
+    from carryover_net as c
+    left join budget_lines as b
+        on c.fiscal_year = b.fiscal_year and c.agency_code = b.agency_code and c.pro_code = b.pro_code
+    window
+        project_all as (partition by c.fiscal_year, c.agency_code, c.pro_code),
+        later_first as (
+            partition by c.fiscal_year, c.agency_code, c.pro_code
+            order by c.pay_date desc, c.pay_cert_no desc
+            rows between unbounded preceding and 1 preceding
+        )
+),
+
+carryover_excess as (
+    -- the excess (net total - carryover_amt) sits on the latest payments: the one crossing the line takes the rest
+    select
+        fiscal_year,
+        agency_code,
+        pro_code,
+        pay_cert_no,
+        cast(least(net_amt, total_amt - carryover_amt - later_amt) as decimal(18, 2)) as amount,
         'carryover_excess' as rule,  -- noqa: RF04
-        '上年结转数 ' || carryover_amt || ' 元；累计结转资金支付 ' || running_amt || ' 元（含本笔 ' || amount
-        || ' 元）；超出 ' || cast(least(amount, running_amt - carryover_amt) as decimal(18, 2)) || ' 元' as evidence,
+        '上年结转数 ' || carryover_amt || ' 元；截至 ' || (select sp.as_of from stg_params as sp)
+        || ' 结转资金净支出 ' || cast(total_amt as decimal(18, 2)) || ' 元；超出 '
+        || cast(total_amt - carryover_amt as decimal(18, 2)) || ' 元，本笔（净额 ' || cast(net_amt as decimal(18, 2))
+        || ' 元）占 ' || cast(least(net_amt, total_amt - carryover_amt - later_amt) as decimal(18, 2)) || ' 元'
+            as evidence,
         source_file,
         source_row
-    from carryover_running
-    where running_amt > carryover_amt
+    from carryover_ranked
+    where total_amt > carryover_amt and later_amt < total_amt - carryover_amt and net_amt > 0
 ),
 
 findings as (

@@ -1,13 +1,21 @@
 -- rule_control_total_mismatch: a file whose totals row (合计) differs from the sum of its parsed data rows
 -- (voided and duplicate rows included).
 -- Grain: one row per file.
--- Reads: source_file_log, raw_payments (the file's unit, when it has one).
+-- Reads: source_file_log, raw_payments, raw_budget_lines, raw_refunds (the file's unit, when it has one).
 select
     coalesce(f.fiscal_year, cast(year(f.latest_date) as integer)) as fiscal_year,
     (
-        select min(p.agency_code) from raw_payments as p
-        where p.file_id = f.file_id
-        having count(distinct p.agency_code) = 1
+        select min(u.agency_code) from (
+            select p.agency_code from raw_payments as p
+            where p.file_id = f.file_id
+            union all
+            select b.agency_code from raw_budget_lines as b
+            where b.file_id = f.file_id
+            union all
+            select r.agency_code from raw_refunds as r
+            where r.file_id = f.file_id
+        ) as u
+        having count(distinct u.agency_code) = 1
     ) as agency_code,
     cast(null as varchar) as pro_code,
     cast(null as varchar) as pay_cert_no,

@@ -5,7 +5,7 @@ select
     fiscal_year,
     agency_code,
     pro_code,
-    null as pay_cert_no,
+    cast(null as varchar) as pay_cert_no,
     cast(
         coalesce(plan_q1, 0) + coalesce(plan_q2, 0) + coalesce(plan_q3, 0) + coalesce(plan_q4, 0) - cur_amt
         as decimal(18, 2)

@@ -1,5 +1,5 @@
 -- stg_spend_events: spending as dated events: each payment (+) on its pay_date, each refund (-) of a counted
--- payment on its refund date, both in the payment's project, unit and money kind.
+-- payment on its refund date, both in the payment's fiscal year, project, unit and money kind.
 -- Grain: one row per payment or applied refund.
 -- Reads: stg_payments, stg_refunds.
 select
@@ -19,7 +19,7 @@ from stg_payments
 union all
 
 select
-    cast(year(r.refund_date) as integer) as fiscal_year,
+    p.fiscal_year,  -- a refund reduces its voucher's year, on the refund date
     p.agency_code,
     p.pro_code,
     p.money,  -- noqa: RF04
