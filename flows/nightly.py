@@ -130,7 +130,8 @@ def recon_flow(
     logger = get_run_logger()
     settings = _settings(config, raw_dir=raw_dir, warehouse=warehouse_path, out_dir=out_dir, fiscal_year=fiscal_year)
     as_of = as_of or settings.today()
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    started = dt.datetime.now(dt.UTC)
+    run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     new, skipped = discover_files(settings.raw_dir, settings.warehouse)
     logger.info("%d new file(s), %d already loaded", len(new), skipped)
     futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
@@ -140,6 +141,8 @@ def recon_flow(
         loaded = load_warehouse(build, batches, run_id)
         counts = reconcile(build, as_of, settings.carryover_due)
         alert_result = raise_alerts(build, as_of, settings.alerts)
+        with build.transaction() as con:
+            warehouse.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=skipped)
         build.publish()
     finally:
         build.abandon()

@@ -288,7 +288,7 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], run_i
     return loaded
 
 
-_FEN = re.compile(r"decimal", re.IGNORECASE)
+_DECIMAL = re.compile(r"decimal", re.IGNORECASE)
 
 
 def _insert_rows(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: int) -> None:
@@ -302,7 +302,7 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: int)
             select.append("$file_id")
         elif name == "source_file":
             select.append("$source_file")
-        elif _FEN.match(dtype):
+        elif _DECIMAL.match(dtype):
             # integer fen -> exact DECIMAL(18,2); no float on the way
             select.append(f'(cast("{name}" as decimal(18, 0)) * 0.01)::decimal(18, 2)')
         elif dtype == "DATE":
@@ -345,3 +345,13 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: i
         )
     finally:
         con.unregister("batch_rejects")
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, started: datetime, as_of, *, files_new: int, files_skipped: int
+) -> None:
+    """One row per completed run in `runs` (a failed run leaves its trace in `alerts` as run_failed)."""
+    con.execute(
+        "insert into runs values (?, ?, ?, ?, ?, ?, 'completed')",
+        [run_id, started, datetime.now(UTC), as_of, files_new, files_skipped],
+    )

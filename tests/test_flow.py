@@ -53,6 +53,11 @@ def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server,
         raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 12, 31)
     )
     assert again["files_new"] == 0 and again["files_skipped"] == 4
+    with warehouse.read_only(wh) as con:
+        assert con.execute("select files_new, files_skipped, status from runs order by started_at").fetchall() == [
+            (4, 0, "completed"),
+            (0, 4, "completed"),
+        ]
 
 
 def test_recon_demo_then_sql(prefect_server, tmp_path: Path, capsys):
