@@ -16,6 +16,9 @@ from flows.warehouse import as_of_definitions
 
 log = logging.getLogger("treasury_recon.reconcile")
 
+# read by several as-of marts; in dependency order (a later one reads the earlier snapshots)
+SHARED = ("stg_payment_rows", "stg_spend_asof", "rule_carryover_squeeze")
+
 _DUE = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
@@ -26,11 +29,21 @@ def reconcile(con: duckdb.DuckDBPyConnection, as_of: dt.date, *, carryover_due: 
     con.execute("set variable as_of = cast(? as date)", [as_of])
     con.execute("set variable carryover_due = ?", [carryover_due])
     counts = {}
-    for name, body in as_of_definitions():
-        _ensure_table(con, name, body)
-        con.execute(f'delete from "{name}" where as_of = ?', [as_of])
-        con.execute(f'insert into "{name}" by name select * from (\n{body}\n)')
-        counts[name] = con.execute(f'select count(*) from "{name}" where as_of = ?', [as_of]).fetchone()[0]
+    # Views are inlined: every mart would re-derive the staging chain (stg_payment_rows: two window passes over
+    # every payment row) once per reference. Snapshot the relations several marts read, once, as temp tables of
+    # the same name (the temp schema is searched first), and drop them afterwards so the views are seen again.
+    db = con.execute("select current_database()").fetchone()[0]
+    for name in SHARED:
+        con.execute(f'create or replace temp table "{name}" as select * from "{db}".main."{name}"')
+    try:
+        for name, body in as_of_definitions():
+            _ensure_table(con, name, body)
+            con.execute(f'delete from "{name}" where as_of = ?', [as_of])
+            con.execute(f'insert into "{name}" by name select * from (\n{body}\n)')
+            counts[name] = con.execute(f'select count(*) from "{name}" where as_of = ?', [as_of]).fetchone()[0]
+    finally:
+        for name in reversed(SHARED):
+            con.execute(f'drop table if exists temp.main."{name}"')
     log.info("reconciled as of %s: %s", as_of, ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
 

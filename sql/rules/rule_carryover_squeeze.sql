@@ -5,26 +5,36 @@
 --   carryover_excess: carry-over payments beyond carryover_amt: the excess, on the payment that crosses the line.
 -- Grain: one row per squeeze finding (a voucher and a rule). Every row keeps its evidence.
 -- Reads: stg_spend_asof, stg_payments, budget_lines.
-with net as (
-    select
-        pay_cert_no,
-        sum(amount) as net_amt
-    from stg_spend_asof
-    where money = 'current'
-    group by pay_cert_no
-),
-
-text_matches as (
+with candidates as (
+    -- only payments whose text can match (the same patterns, unanchored) are parsed
     select
         p.*,
-        n.net_amt,
         coalesce(list_min(regexp_extract_all(p.use_des, '((?:19|20)\d{2})\s*年', 1)), '') as use_year,
         regexp_extract(p.use_des, '(以前年度|上年度|上年|往年|去年)', 1) as use_word,
         -- a year standing on its own in the contract number (HT-2023-015, 2023采购12号), not digits of a serial
         coalesce(list_min(regexp_extract_all(p.contract_no, '(?:^|[^0-9])((?:19|20)\d{2})(?:[^0-9]|$)', 1)), '')
             as contract_year
     from stg_payments as p
-    inner join net as n on p.pay_cert_no = n.pay_cert_no
+    where
+        regexp_matches(p.use_des, '(?:19|20)\d{2}\s*年|以前年度|上年度|上年|往年|去年')
+        or regexp_matches(p.contract_no, '(?:^|[^0-9])(?:19|20)\d{2}(?:[^0-9]|$)')
+),
+
+net as (
+    select
+        pay_cert_no,
+        sum(amount) as net_amt
+    from stg_spend_asof
+    where money = 'current' and pay_cert_no in (select c.pay_cert_no from candidates as c)
+    group by pay_cert_no
+),
+
+text_matches as (
+    select
+        c.*,
+        n.net_amt
+    from candidates as c
+    inner join net as n on c.pay_cert_no = n.pay_cert_no
 ),
 
 prior_year_text as (

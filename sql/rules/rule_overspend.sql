@@ -2,14 +2,44 @@
 -- as-of date. Reported on the payment whose running total crosses the line; amount is the project's excess.
 -- Grain: one row per budgeted project and money kind in excess.
 -- Reads: stg_spend_asof, budget_lines.
-with limits as (
+with totals as (
+    select
+        fiscal_year,
+        agency_code,
+        pro_code,
+        money,  -- noqa: RF04
+        sum(amount) as total_amt
+    from stg_spend_asof
+    group by fiscal_year, agency_code, pro_code, money
+),
+
+over_limit as (
+    select
+        t.*,
+        case when t.money = 'current' then b.cur_amt else b.carryover_amt end as limit_amt
+    from totals as t
+    inner join budget_lines as b
+        on t.fiscal_year = b.fiscal_year and t.agency_code = b.agency_code and t.pro_code = b.pro_code
+    where t.total_amt > case when t.money = 'current' then b.cur_amt else b.carryover_amt end
+),
+
+limits as (
     select
         s.*,
-        case when s.money = 'current' then b.cur_amt else b.carryover_amt end as limit_amt,
-        sum(s.amount) over (partition by s.fiscal_year, s.agency_code, s.pro_code, s.money) as total_amt
+        o.limit_amt,
+        o.total_amt,
+        sum(s.amount) over (
+            partition by s.fiscal_year, s.agency_code, s.pro_code, s.money
+            order by s.event_date, s.event_kind, s.pay_cert_no, s.refund_no
+            rows between unbounded preceding and current row
+        ) as running_amt
     from stg_spend_asof as s
-    inner join budget_lines as b
-        on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code
+    inner join over_limit as o
+        on
+            s.fiscal_year = o.fiscal_year
+            and s.agency_code = o.agency_code
+            and s.pro_code = o.pro_code
+            and s.money = o.money
 ),
 
 crossing as (

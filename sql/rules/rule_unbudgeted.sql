@@ -1,14 +1,23 @@
 -- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in its fiscal year.
 -- Grain: one row per such payment dated <= as_of; amount is its net of refunds dated <= as_of.
 -- Reads: stg_spend_asof, budget_lines, stg_payments.
-with net as (
+with unbudgeted as (
+    select s.*
+    from stg_spend_asof as s
+    where not exists (
+        select 1 from budget_lines as b
+        where b.fiscal_year = s.fiscal_year and b.agency_code = s.agency_code and b.pro_code = s.pro_code
+    )
+),
+
+net as (
     select
         pay_cert_no,
         fiscal_year,
         agency_code,
         pro_code,
         sum(amount) as net_amt
-    from stg_spend_asof
+    from unbudgeted
     group by pay_cert_no, fiscal_year, agency_code, pro_code
 )
 
@@ -24,7 +33,3 @@ select
     p.source_row
 from net as n
 inner join stg_payments as p on n.pay_cert_no = p.pay_cert_no
-where not exists (
-    select 1 from budget_lines as b
-    where b.fiscal_year = n.fiscal_year and b.agency_code = n.agency_code and b.pro_code = n.pro_code
-)
