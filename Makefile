@@ -24,6 +24,7 @@ lint: $(BIN)/recon
 
 bench: $(BIN)/recon
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_compare.py
 
 clean:
 	rm -rf $(VENV) warehouse/demo
