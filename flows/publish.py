@@ -16,6 +16,7 @@ Money stays exact: DECIMAL columns are fetched as Python ``Decimal`` (never thro
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -24,7 +25,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,20 @@ def half_up(value: Fraction | Decimal | int, quantum: Decimal) -> Decimal:
     return -result if exact < 0 and units else result + 0  # "+ 0" turns -0.00 into 0.00
 
 
-def wan(yuan: Decimal | None) -> Decimal | None:
-    """Yuan -> 万元, half-up to 0.01 万元."""
-    return None if yuan is None else half_up(Fraction(yuan) / 10000, CENT)
+def wan(yuan: Decimal | int | None) -> Decimal | None:
+    """Yuan -> 万元, half-up to 0.01 万元.
+
+    A Decimal is moved four places (``scaleb``, exact) and rounded with ROUND_HALF_UP (half away from zero, as
+    ``half_up``): DECIMAL(18,2) has at most 18 digits, far inside the context's 28, so nothing is inexact. This is
+    the hot path of a workbook (one call per money cell); ``half_up`` stays the reference the tests compare with.
+    """
+    if yuan is None:
+        return None
+    if isinstance(yuan, int):
+        yuan = Decimal(yuan)
+    if isinstance(yuan, Decimal) and yuan.is_finite():
+        return yuan.scaleb(-4).quantize(CENT, rounding=ROUND_HALF_UP) + 0  # "+ 0": no -0.00
+    return half_up(Fraction(yuan) / 10000, CENT)
 
 
 def rate(num: Decimal | None, den: Decimal | None) -> Fraction | None:
@@ -191,7 +203,45 @@ def _exception_params(as_of: dt.date, agency_code: str, fiscal_year: int) -> lis
     return [as_of, agency_code, fiscal_year, fiscal_year]
 
 
-def load_unit(con: duckdb.DuckDBPyConnection, unit: dict[str, Any], as_of: dt.date) -> UnitData:
+@dataclass(frozen=True)
+class Shared:
+    """What every unit's outputs show alike, read once per publish: rejected rows and the data sources."""
+
+    rejected: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+
+
+VOUCHERS = "publish_vouchers"  # temp table: the vouchers the as-of date's squeeze and exceptions name
+
+
+def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Shared:
+    """Read once what all units share, and keep the few columns of the vouchers the squeeze and exception rows
+    name in a temp table (DuckDB keeps temp tables on a read-only connection), so that each unit joins that small
+    table instead of the whole ``payments`` view."""
+    con.execute(
+        f"create or replace temp table {VOUCHERS} as"
+        " select p.pay_cert_no, any_value(p.pro_name) as pro_name, any_value(p.use_des) as use_des,"
+        " any_value(p.contract_no) as contract_no from payments as p"
+        " where p.pay_cert_no in (select pay_cert_no from carryover_squeeze where as_of = ?"
+        " union select pay_cert_no from exceptions where as_of = ? and pay_cert_no is not null)"
+        " group by p.pay_cert_no",
+        [as_of, as_of],
+    )
+    rejected = _rows(
+        con,
+        'select source_file, source_row, "column", value, "check", message, row_text from rejected_rows'
+        ' order by source_file, source_row nulls first, "column"',
+    )
+    sources = _rows(con, "select * from source_files order by file_name")
+    return Shared(rejected=rejected, sources=sources)
+
+
+def load_unit(
+    con: duckdb.DuckDBPyConnection, unit: dict[str, Any], as_of: dt.date, shared: Shared | None = None
+) -> UnitData:
+    """Everything one unit's outputs show. ``shared`` comes from ``prepare(con, as_of)`` (made here if not given)."""
+    if shared is None:
+        shared = prepare(con, as_of)
     key = [as_of, unit["agency_code"], unit["fiscal_year"]]
     data = UnitData(as_of=as_of, unit=unit)
     data.projects = _rows(
@@ -214,7 +264,7 @@ def load_unit(con: duckdb.DuckDBPyConnection, unit: dict[str, Any], as_of: dt.da
         " from carryover_squeeze as s"
         " left join budget_lines as b"
         " on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code"
-        " left join payments as p on s.pay_cert_no = p.pay_cert_no"
+        f" left join {VOUCHERS} as p on s.pay_cert_no = p.pay_cert_no"
         " where s.as_of = ? and s.agency_code = ? and s.fiscal_year = ? order by s.pro_code, s.pay_cert_no, s.rule",
         key,
     )
@@ -224,7 +274,7 @@ def load_unit(con: duckdb.DuckDBPyConnection, unit: dict[str, Any], as_of: dt.da
         + EXCEPTION_FILTER
         + ") as x left join budget_lines as b"
         " on x.fiscal_year = b.fiscal_year and x.agency_code = b.agency_code and x.pro_code = b.pro_code"
-        " left join payments as p on x.pay_cert_no = p.pay_cert_no",
+        f" left join {VOUCHERS} as p on x.pay_cert_no = p.pay_cert_no",
         _exception_params(as_of, unit["agency_code"], unit["fiscal_year"]),
     )
     data.exceptions = sorted(
@@ -238,12 +288,8 @@ def load_unit(con: duckdb.DuckDBPyConnection, unit: dict[str, Any], as_of: dt.da
             x["source_row"] or 0,
         ),
     )
-    data.rejected = _rows(
-        con,
-        'select source_file, source_row, "column", value, "check", message, row_text from rejected_rows'
-        ' order by source_file, source_row nulls first, "column"',
-    )
-    data.sources = _rows(con, "select * from source_files order by file_name")
+    data.rejected = shared.rejected
+    data.sources = shared.sources
     return data
 
 
@@ -304,51 +350,50 @@ def text_cell(ws: Worksheet, row: int, col: int, value: Any) -> None:
         cell.quotePrefix = True  # Excel keeps it text even when the cell is edited
 
 
-def put(ws: Worksheet, row: int, col: int, value: Any, kind: str) -> None:
+KIND_STYLES = {
+    "wan": STYLE_WAN,
+    "rate": STYLE_RATE,
+    "pp": STYLE_PP,
+    "score": STYLE_SCORE,
+    "int": STYLE_INT,
+    "date": STYLE_DATE,
+}
+
+
+def put(ws: Worksheet, row: int, col: int, value: Any, kind: str) -> str:
+    """Write one value as its kind says; returns the text Excel shows (for the column width)."""
     if value is None:
-        return
+        return ""
     if kind == "text" or isinstance(value, str):
         text_cell(ws, row, col, value)
-        return
-    cell = ws.cell(row=row, column=col)
-    if kind == "wan":
-        cell.value = wan(value)
-        cell.style = STYLE_WAN
-    elif kind == "rate":
-        cell.value = value
-        cell.style = STYLE_RATE
-    elif kind == "pp":
-        cell.value = value
-        cell.style = STYLE_PP
-    elif kind == "score":
-        cell.value = value
-        cell.style = STYLE_SCORE
-    elif kind == "int":
-        cell.value = int(value)
-        cell.style = STYLE_INT
-    elif kind == "date":
-        cell.value = value
-        cell.style = STYLE_DATE
-    else:
+        return str(value)
+    style = KIND_STYLES.get(kind)
+    if style is None:
         raise ValueError(f"unknown column kind {kind!r}")
+    if kind == "wan":
+        value = wan(value)
+    elif kind == "int":
+        value = int(value)
+    cell = ws.cell(row=row, column=col)
+    cell.value = value
+    cell.style = style
+    return _shown(value, kind)
 
 
+@functools.lru_cache(maxsize=65536)  # names, files, messages repeat across thousands of rows
 def display_width(text: str) -> int:
     """Columns a text needs: CJK (wide and full-width) characters count 2."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 def _shown(value: Any, kind: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str) or kind == "text":
-        return str(value)
-    if kind == "wan":
-        return f"{wan(value):,.2f}"
+    """The text Excel shows for a value already converted for its cell (万元 for ``wan``)."""
+    if kind in ("wan", "pp", "score"):
+        return f"{value:,.2f}" if kind == "wan" else f"{value:.2f}"
     if kind == "rate":
         return f"{value * 100:.1f}%"
-    if kind in ("pp", "score"):
-        return f"{value:.2f}"
     if kind == "date":
         return value.isoformat() if hasattr(value, "isoformat") else str(value)
     return str(value)
@@ -370,10 +415,13 @@ def write_table(
     r = 1
     for r, item in enumerate(rows, start=2):
         for c, col in enumerate(cols, start=1):
-            value = col.get(item)
-            put(ws, r, c, value, col.kind)
-            shown = _shown(value, col.kind)
-            widths[c] = max(widths[c], max((display_width(line) for line in shown.splitlines()), default=0))
+            shown = put(ws, r, c, col.get(item), col.kind)
+            if "\n" in shown or "\r" in shown:
+                width = max((display_width(line) for line in shown.splitlines()), default=0)
+            else:
+                width = display_width(shown)
+            if width > widths[c]:
+                widths[c] = width
     fit_widths(ws, widths)
     ws.freeze_panes = freeze
     if filters and r > 1:
@@ -927,8 +975,9 @@ def publish_outputs(
                     f"the warehouse has no marts as of {as_of.isoformat()}: reconcile that date first"
                     f" (as-of dates present: {', '.join(d.isoformat() for d in dates) or 'none'})"
                 )
+        shared = prepare(con, as_of)
         for unit in units:
-            data = load_unit(con, unit, as_of)
+            data = load_unit(con, unit, as_of, shared)
             paths = publish_unit(
                 con,
                 data,

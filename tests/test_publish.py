@@ -505,6 +505,21 @@ def test_half_up_helpers():
     assert round(10 * 0.3525, 2) == 3.52  # what float rounding would have shown
 
 
+def test_wan_fast_path_agrees_with_exact_reference():
+    """wan() rounds Decimals with quantize for speed; it must give what the Fraction reference gives, sign and
+    .x5 boundaries included, for the largest DECIMAL(18,2) too."""
+    import random
+
+    rng = random.Random(7)
+    values = [Decimal(rng.randrange(-(10**12), 10**12)) / 100 for _ in range(5000)]
+    values += [Decimal(f"{sign}{n}50.00") for sign in ("", "-") for n in range(0, 100000, 997)]  # x.xx5 万元
+    values += [Decimal("-0.49"), Decimal("-49.99"), Decimal("0.00"), Decimal("9999999999999999.99"), 12350]
+    for v in values:
+        expected = publish.half_up(Fraction(v) / 10000, Decimal("0.01"))
+        got = publish.wan(v)
+        assert got == expected and str(got) == str(expected), v
+
+
 def write_budget(path: Path, lines: list[tuple]) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
