@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 import pyarrow as pa
@@ -102,6 +103,7 @@ def ingest_file(
         grid = read_grid(path, find_header=lambda rows: find_header(rows, spec.kinds[kind]))
         batch.sheet, batch.encoding, batch.rows_read = grid.sheet, grid.encoding, grid.rows_total
         ex = extract(grid, kind, label, spec=spec)
+        del grid  # the whole text grid; ex keeps what validation needs (peak memory of a 1M-row file)
     except UnreadableFile as e:
         return reject_file(batch, f"{label}: {e}", "unreadable_file", None)
     except FileError as e:
@@ -233,14 +235,20 @@ def _validate(batch: FileBatch, ex: Extracted) -> None:
     for r in ex.odd_rejects:
         rejects.append({**r, "row_text": r["value"]})
     batch.rejects = pd.DataFrame(rejects, columns=REJECT_COLUMNS)
-    keep = pd.Series(True, index=df.index)
-    keep.iloc[bad_positions] = False
-    valid = df[keep.to_numpy()]
+    keep = np.ones(len(df), dtype=bool)
+    keep[bad_positions] = False
+    pos = keep.nonzero()[0]
+    # From here on only the valid rows are needed: drop the parsed and raw arrays the frame was made from (the
+    # frame's text columns share their buffers), then keep the valid rows column by column, so the rows never
+    # exist twice (a 1M-row file: ~400 MiB less at the peak).
+    ex.columns.clear()
+    ex.raw.clear()
+    valid = _take_rows(df, pos) if bad_positions else df
+    del df
     if kind == "budget":
         valid = _complete_budget(valid)
     batch.rows = valid.reset_index(drop=True)
     if ex.extras and len(valid):
-        pos = keep.to_numpy().nonzero()[0]
         parts = []
         for header, arr in ex.extras.items():
             values = pd.Series(arr.take(pa.array(pos)).to_pandas(), dtype="str")
@@ -249,6 +257,15 @@ def _validate(batch: FileBatch, ex: Extracted) -> None:
             )
             parts.append(frame[frame["value"].str.strip() != ""])
         batch.extras = pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _take_rows(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows at ``positions`` (a new index), copying one column at a time and emptying ``df`` as it goes."""
+    out = {}
+    for name in list(df.columns):
+        out[name] = df[name].take(positions).reset_index(drop=True)
+        del df[name]
+    return pd.DataFrame(out)
 
 
 def _dataframe_check_column(check: str) -> str | None:
