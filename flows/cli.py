@@ -105,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise FileNotFoundError(f"raw folder {settings.raw_dir} does not exist")
             return run(settings, args.as_of)
         if args.command == "sql":
+            from flows import warehouse
             from flows.config import load_settings
 
             settings = load_settings(args.config, warehouse=args.warehouse)
+            warehouse.set_memory_limit(settings.duckdb_memory_limit)
             return sql(settings.warehouse, args.query, args.format)
         if args.command == "serve":
             from flows.config import load_settings

@@ -29,6 +29,7 @@ class Settings:
     carryover_due: str = "06-30"  # MM-DD: carry-over money should be paid by then (carryover_lag)
     task_runner: str = "threads"  # threads | dask | tcp://scheduler:8786 (per-file work)
     dask_workers: int = 2
+    duckdb_memory_limit: str | None = None  # e.g. "3GB"; None: $RECON_DUCKDB_MEMORY_LIMIT or min(3 GiB, RAM / 2)
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -69,6 +70,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         carryover_due=run.get("carryover_due", "06-30"),
         task_runner=run.get("task_runner", "threads"),
         dask_workers=int(run.get("dask_workers", 2)),
+        duckdb_memory_limit=run.get("duckdb_memory_limit"),
         schedule_cron=schedule.get("cron", "0 2 * * *"),
         schedule_timezone=schedule.get("timezone", run.get("timezone", "Asia/Shanghai")),
         alerts=alert_settings,

@@ -129,6 +129,7 @@ def recon_flow(
     file (defaults without one); the other parameters override it. as_of defaults to today in the unit's timezone."""
     logger = get_run_logger()
     settings = _settings(config, raw_dir=raw_dir, warehouse=warehouse_path, out_dir=out_dir, fiscal_year=fiscal_year)
+    warehouse.set_memory_limit(settings.duckdb_memory_limit)
     as_of = as_of or settings.today()
     started = dt.datetime.now(dt.UTC)
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]

@@ -34,6 +34,29 @@ log = logging.getLogger("treasury_recon.warehouse")
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "rules", "marts")
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
+MEMORY_LIMIT_ENV = "RECON_DUCKDB_MEMORY_LIMIT"
+
+
+def default_memory_limit() -> str:
+    """DuckDB's memory limit for this process: $RECON_DUCKDB_MEMORY_LIMIT (e.g. "2GB"), else 3 GiB or half the
+    RAM, whichever is less. DuckDB's own default is 80 % of RAM, and reconcile keeps its snapshots in temp tables:
+    at 10M payments that reached 7 GB; with a limit DuckDB spills them to the database's ``.tmp`` folder instead."""
+    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if configured:
+        return configured
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "3GiB"
+    return f"{min(3 * 1024, ram // 2**21)}MiB"
+
+
+def set_memory_limit(limit: str | None) -> None:
+    """Use ``limit`` (a DuckDB size such as "3GB") for the connections opened from now on; None: the default."""
+    if limit:
+        DUCKDB_CONFIG["memory_limit"] = str(limit)
+    else:
+        DUCKDB_CONFIG.pop("memory_limit", None)
 
 
 def sql_file(relative: str) -> str:
@@ -41,7 +64,13 @@ def sql_file(relative: str) -> str:
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_CONFIG))
+    config = {"memory_limit": default_memory_limit(), **DUCKDB_CONFIG}
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+    except (duckdb.ParserException, duckdb.InvalidInputException) as e:
+        if "memory" in str(e).lower():
+            raise ValueError(f"DuckDB memory limit {config['memory_limit']!r} is not a size like 3GB: {e}") from None
+        raise
 
 
 @contextmanager
@@ -70,7 +99,7 @@ class Build:
         try:
             for stale in self.path.parent.glob(f".{self.path.name}.*.tmp*"):
                 log.warning("removing %s left by an interrupted run", stale)
-                stale.unlink()
+                _remove(stale)
             self.tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
             if self.path.exists():
                 shutil.copyfile(self.path, self.tmp)
@@ -107,14 +136,22 @@ class Build:
             con.close()
         tmp = getattr(self, "tmp", None)
         if tmp is not None:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+            # the copy, its WAL and DuckDB's spill folder (<database>.tmp) when the memory limit was reached
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), tmp.with_name(tmp.name + ".tmp")):
+                _remove(leftover)
         self._release()
 
     def _release(self) -> None:
         self.done = True
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextmanager

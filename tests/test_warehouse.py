@@ -275,3 +275,52 @@ def test_rejected_file_is_recorded_and_others_load(sample_raw: Path, tmp_path: P
     assert query(wh, "select count(*) from payments") == [(7,)]
     os.utime(sample_raw / "payments" / "notes.pdf")
     assert run_once(sample_raw, wh) == []  # reported once, not every night
+
+
+def test_memory_limit_from_config_env_and_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    def limit() -> str:
+        con = warehouse.connect(tmp_path / "m.duckdb")
+        try:
+            return con.execute("select current_setting('memory_limit')").fetchone()[0]
+        finally:
+            con.close()
+
+    monkeypatch.delenv(warehouse.MEMORY_LIMIT_ENV, raising=False)
+    monkeypatch.setattr(warehouse, "DUCKDB_CONFIG", dict(warehouse.DUCKDB_CONFIG))
+    assert warehouse.default_memory_limit().endswith("MiB")
+    assert int(warehouse.default_memory_limit()[:-3]) <= 3 * 1024
+    monkeypatch.setenv(warehouse.MEMORY_LIMIT_ENV, "1GiB")
+    assert limit() == "1.0 GiB"
+    warehouse.set_memory_limit("512MiB")  # recon.toml's run.duckdb_memory_limit wins over the environment
+    assert limit() == "512.0 MiB"
+    warehouse.set_memory_limit("plenty")
+    with pytest.raises(ValueError, match="memory limit 'plenty' is not a size"):
+        limit()
+
+
+def test_spill_folder_of_a_build_is_removed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Past the memory limit DuckDB spills to <private copy>.tmp/; the run's end, or the next run after a crash,
+    removes it with the copy."""
+    monkeypatch.setattr(warehouse, "DUCKDB_CONFIG", {**warehouse.DUCKDB_CONFIG, "memory_limit": "40MB"})
+    wh = tmp_path / "w.duckdb"
+    build = warehouse.Build(wh)
+    try:
+        with build.transaction() as con:
+            con.execute("set preserve_insertion_order = false")
+            con.execute(
+                "create temp table big as select range as i, md5(range::varchar) || md5((range + 1)::varchar) as t"
+                " from range(3000000)"
+            )
+            spilled = con.execute("select count(*) from duckdb_temporary_files()").fetchone()[0]
+            assert spilled > 0, "the test needs DuckDB to spill"
+        spill_dir = build.tmp.with_name(build.tmp.name + ".tmp")
+        assert spill_dir.is_dir()
+    finally:
+        build.abandon()
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
+    # a crash leaves a spill folder behind: the next Build removes it
+    leftover = tmp_path / ".w.duckdb.deadbeef.tmp.tmp"
+    leftover.mkdir()
+    (leftover / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 10)
+    warehouse.Build(wh).abandon()
+    assert not leftover.exists()
