@@ -595,3 +595,43 @@ def test_score_rounding_at_half_boundary(tmp_path):
         r for r in table(wb["绩效自评表（资金）"]) if r["编码"].value == "A01" and r["项目资金"].value == "上年结转资金"
     )
     assert_wan(carry["全年执行数"], "1.81")  # 18,125.00 yuan = 1.8125 万元 -> 1.81
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Workbooks built in worker processes
+
+
+def cells(path: Path) -> dict[str, list[tuple]]:
+    wb = openpyxl.load_workbook(path)
+    return {ws.title: [tuple((c.value, c.number_format) for c in row) for row in ws.iter_rows()] for ws in wb}
+
+
+def test_worker_processes_write_the_same_outputs(tmp_path):
+    from flows.generate import generate
+
+    raw = tmp_path / "raw"
+    generate(raw, payments=3000, units=4, projects_per_unit=3, seed=11)
+    wh = tmp_path / "w.duckdb"
+    pipeline.run_plain(raw, wh, DEC31)
+    one = publish.publish_outputs(wh, tmp_path / "one", DEC31, workers=1)
+    two = publish.publish_outputs(wh, tmp_path / "two", DEC31, workers=2)
+    rel_one = [p.relative_to(tmp_path / "one") for p in one]
+    assert rel_one == [p.relative_to(tmp_path / "two") for p in two]  # same files, same order (unit by unit)
+    assert len({r.parts[0] for r in rel_one}) == 4
+    for rel in rel_one:
+        a, b = tmp_path / "one" / rel, tmp_path / "two" / rel
+        if rel.suffix == ".xlsx":
+            assert cells(a) == cells(b), rel
+        else:
+            assert a.read_bytes() == b.read_bytes(), rel
+
+
+def test_a_failing_worker_is_an_error_naming_the_cause(tmp_path):
+    from flows.publish_worker import Workers
+
+    bad = publish.UnitData(as_of=DEC31, unit={"fiscal_year": 2025})  # no agency_code
+    pool = Workers(2)
+    pool.submit(bad, tmp_path, Decimal("10"))
+    with pytest.raises(RuntimeError, match=r"(?s)workbook worker failed.*KeyError: .agency_code."):
+        pool.results()
+    assert pool.procs == []

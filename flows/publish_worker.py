@@ -1,0 +1,114 @@
+"""Worker processes that build units' workbooks and paragraphs in parallel (openpyxl is pure Python: one core each).
+
+Each worker is ``python -m flows.publish_worker``: it reads pickled jobs ``(index, UnitData, args)`` from stdin until
+EOF, writes each unit's documents with ``publish.write_documents``, then writes one pickle to stdout: the list of
+``(index, paths)`` or, on an error, ``("error", traceback text)``. It never touches the warehouse.
+
+Plain subprocesses rather than ``multiprocessing``: its spawn start method re-runs the caller's main script in every
+child (a user's script without the ``if __name__ == "__main__"`` guard would run again, side effects and all), and
+fork is unsafe in a process that has DuckDB's and Prefect's threads.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Workers:
+    """``n`` worker processes fed round-robin; ``results()`` waits for all of them."""
+
+    def __init__(self, n: int):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        self.procs: list[tuple[subprocess.Popen, Any]] = []
+        self.sent = 0
+        try:
+            for _ in range(n):
+                err = tempfile.TemporaryFile()  # a file, not a pipe: a chatty worker can never block
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "flows.publish_worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    env=env,
+                )
+                self.procs.append((proc, err))
+        except BaseException:
+            self.close()
+            raise
+
+    def submit(self, data: Any, *args: Any) -> int:
+        index = self.sent
+        proc, err = self.procs[index % len(self.procs)]
+        try:
+            pickle.dump((index, data, args), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(f"a workbook worker stopped: {self._stderr(err)}") from None
+        self.sent += 1
+        return index
+
+    def results(self) -> dict[int, list[Path]]:
+        """Paths written per job index; raises RuntimeError when a worker failed."""
+        out: dict[int, list[Path]] = {}
+        try:
+            for proc, _ in self.procs:
+                proc.stdin.close()
+            for proc, err in self.procs:
+                raw = proc.stdout.read()
+                proc.wait()
+                reply = pickle.loads(raw) if raw else ("error", self._stderr(err))
+                if proc.returncode != 0 or (isinstance(reply, tuple) and reply[0] == "error"):
+                    detail = reply[1] if isinstance(reply, tuple) else self._stderr(err)
+                    raise RuntimeError(f"a workbook worker failed (exit {proc.returncode}): {detail}")
+                out.update(dict(reply))
+        finally:
+            self.close()
+        return out
+
+    def close(self) -> None:
+        for proc, err in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream and not stream.closed:
+                    stream.close()
+            err.close()
+        self.procs = []
+
+    @staticmethod
+    def _stderr(err) -> str:
+        err.seek(0)
+        return err.read().decode("utf-8", "replace")[-4000:].strip() or "no message"
+
+
+def main() -> int:
+    from flows.publish import write_documents
+
+    done: list[tuple[int, list[Path]]] = []
+    try:
+        while True:
+            try:
+                index, data, args = pickle.load(sys.stdin.buffer)
+            except EOFError:
+                break
+            done.append((index, write_documents(data, *args)))
+    except Exception:
+        pickle.dump(("error", traceback.format_exc()), sys.stdout.buffer)
+        return 1
+    pickle.dump(done, sys.stdout.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
