@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,37 +38,11 @@ for _p in (str(REPO), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench_compare import PREFECT_ENV, Data, _code_fingerprint, _mem_total  # noqa: E402
+from bench_compare import PREFECT_ENV, Data, _code_fingerprint, _mem_total, _Sampler  # noqa: E402
 from bench_ingest import _commit, _nproc  # noqa: E402
 
 AS_OF = dt.date(2025, 12, 31)
 UNITS, PROJECTS_PER_UNIT = 20, 25
-
-
-def _tree_rss_mib() -> float:
-    """RSS of this process and all its live descendants, summed (MiB)."""
-    total, todo = 0.0, [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")) / 1024
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                todo += [int(x) for x in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):
-            continue
-    return total
-
-
-class _Sampler(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak, self.stop = 0.0, threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, _tree_rss_mib())
-            self.stop.wait(0.1)
 
 
 def child_flow(raw: str, small: str, runner: str, work: str) -> None:
