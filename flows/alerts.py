@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
 
 from flows.channels import ChannelError
 from flows.warehouse import sql_file
@@ -46,102 +47,136 @@ class AlertSettings:
     channels: list = field(default_factory=list)
 
 
+def _rank_sql(column: str) -> str:
+    return "case " + column + " " + " ".join(f"when '{k}' then {v}" for k, v in SEVERITY_RANK.items()) + " end"
+
+
 def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: AlertSettings, now: dt.datetime) -> list[dict]:
-    """Update `alerts` from the candidates at as_of; queue announcements; return the events (new/escalated/resolved)."""
+    """Update `alerts` from the candidates at as_of; queue announcements; return the events (new/escalated/resolved).
+
+    Set-based: a county's first run can raise tens of thousands of alerts (one per fatal exception and squeezing
+    voucher), and a statement per alert cost ~1 ms each (11,256 alerts: 24.6 s; now well under a second).
+    """
     con.execute("set variable as_of = cast(? as date)", [as_of])
     con.execute("set variable behind_warning_pp = ?", [str(settings.behind_warning_pp)])
     con.execute("set variable behind_critical_pp = ?", [str(settings.behind_critical_pp)])
     con.execute("set variable elapsed_baseline = ?", [settings.elapsed_baseline])
-    cur = con.execute(sql_file("alerts/alert_candidates.sql"))
-    names = [d[0] for d in cur.description]
-    candidates = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    agencies = dict(
-        con.execute(
-            "select agency_code, max(agency_name) from execution_by_unit where agency_name is not null group by 1"
-        ).fetchall()
+    con.execute("create or replace temp table alert_candidates as " + sql_file("alerts/alert_candidates.sql"))
+    # the message: the unit's name and the finding, account numbers masked (in Python: the mask keeps the length)
+    rows = con.execute(
+        "select c.alert_key, coalesce(u.agency_name, c.agency_code, ''), c.detail from alert_candidates as c"
+        " left join (select agency_code, max(agency_name) as agency_name from execution_by_unit"
+        " where agency_name is not null group by 1) as u on c.agency_code = u.agency_code"
+    ).fetchall()
+    messages = pa.table(
+        {
+            "alert_key": pa.array([r[0] for r in rows], pa.string()),
+            "unit": pa.array([r[1] for r in rows], pa.string()),
+            "message": pa.array([mask_accounts(f"{r[1]}：{r[2]}") for r in rows], pa.string()),
+        }
     )
-    existing = {
-        r[0]: {"status": r[1], "severity": r[2]}
-        for r in con.execute("select alert_key, status, severity from alerts where kind <> 'run_failed'").fetchall()
-    }
-    events = []
-    seen = set()
-    for c in candidates:
-        key = c["alert_key"]
-        seen.add(key)
-        unit = agencies.get(c["agency_code"]) or c["agency_code"] or ""
-        message = mask_accounts(f"{unit}：{c['detail']}")
-        old = existing.get(key)
-        if old is None or old["status"] == "resolved":
-            con.execute("delete from alerts where alert_key = ?", [key])
-            con.execute(
-                "insert into alerts values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, null, null, null)",
-                [
-                    key,
-                    c["kind"],
-                    c["severity"],
-                    as_of,
-                    c["fiscal_year"],
-                    c["agency_code"],
-                    c["pro_code"],
-                    c["pay_cert_no"],
-                    c["gap_pp"],
-                    c["amount"],
-                    message,
-                    now,
-                    now,
-                ],
-            )
-            events.append({**c, "event": "new", "message": message, "unit": unit})
-            continue
-        escalated = SEVERITY_RANK[c["severity"]] > SEVERITY_RANK[old["severity"]]
+    con.register("alert_messages", messages)
+    try:
         con.execute(
-            "update alerts set severity = ?, as_of = ?, gap_pp = ?, amount = ?, message = ?, last_seen = ?"
-            " where alert_key = ?",
-            [c["severity"], as_of, c["gap_pp"], c["amount"], message, now, key],
+            "create or replace temp table alert_changes as select c.*, m.unit, m.message,"
+            " case when a.alert_key is null or a.status = 'resolved' then 'new'"
+            f" when {_rank_sql('c.severity')} > {_rank_sql('a.severity')} then 'escalated' end as event"
+            " from alert_candidates as c inner join alert_messages as m on c.alert_key = m.alert_key"
+            " left join alerts as a on c.alert_key = a.alert_key and a.kind <> 'run_failed'"
         )
-        if escalated:
-            events.append({**c, "event": "escalated", "message": message, "unit": unit})
-    for key, old in existing.items():
-        if old["status"] == "active" and key not in seen:
-            events.append(_resolve(con, key, now, as_of))
-    # a successful run resolves a failed-run alert
-    for (key,) in con.execute(
-        "select alert_key from alerts where kind = 'run_failed' and status = 'active'"
-    ).fetchall():
-        events.append(_resolve(con, key, now, as_of))
+    finally:
+        con.unregister("alert_messages")
+    gone = [
+        r[0]
+        for r in con.execute(
+            "select alert_key from alerts where status = 'active' and kind <> 'run_failed'"
+            " and alert_key not in (select alert_key from alert_candidates) order by alert_key"
+        ).fetchall()
+    ]
+    con.execute("delete from alerts where alert_key in (select alert_key from alert_changes where event = 'new')")
+    con.execute(
+        "insert into alerts (alert_key, kind, severity, as_of, fiscal_year, agency_code, pro_code, pay_cert_no,"
+        " gap_pp, amount, message, status, first_seen, last_seen)"
+        " select alert_key, kind, severity, ?, fiscal_year, agency_code, pro_code, pay_cert_no, gap_pp, amount,"
+        " message, 'active', ?, ? from alert_changes where event = 'new' order by alert_key",
+        [as_of, now, now],
+    )
+    con.execute(
+        "update alerts set severity = c.severity, as_of = ?, gap_pp = c.gap_pp, amount = c.amount,"
+        " message = c.message, last_seen = ? from alert_changes as c"
+        " where alerts.alert_key = c.alert_key and c.event is distinct from 'new'",
+        [as_of, now],
+    )
+    cur = con.execute("select * from alert_changes where event is not null order by alert_key")
+    names = [d[0] for d in cur.description]
+    events = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    failed = [
+        r[0]
+        for r in con.execute(
+            "select alert_key from alerts where kind = 'run_failed' and status = 'active' order by alert_key"
+        ).fetchall()
+    ]
+    events += _resolve(con, gone + failed, now, as_of)  # a successful run also resolves a failed-run alert
+    con.execute("drop table alert_changes")
+    con.execute("drop table alert_candidates")
     queue(con, events, settings, now)
     return events
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, key: str, now: dt.datetime, as_of: dt.date) -> dict:
+def _resolve(con: duckdb.DuckDBPyConnection, keys: list[str], now: dt.datetime, as_of: dt.date) -> list[dict]:
+    if not keys:
+        return []
     con.execute(
-        "update alerts set status = 'resolved', resolved_at = ?, as_of = ? where alert_key = ?", [now, as_of, key]
+        "update alerts set status = 'resolved', resolved_at = ?, as_of = ? where alert_key in"
+        " (select unnest(?::varchar[]))",
+        [now, as_of, keys],
     )
-    row = con.execute(
-        "select kind, severity, agency_code, pro_code, message from alerts where alert_key = ?", [key]
-    ).fetchone()
-    kind, severity, agency, pro, message = row
-    return {
-        "alert_key": key,
-        "kind": kind,
-        "severity": severity,
-        "agency_code": agency,
-        "pro_code": pro,
-        "event": "resolved",
-        "message": message,
-    }
+    rows = con.execute(
+        "select alert_key, kind, severity, agency_code, pro_code, message from alerts"
+        " where alert_key in (select unnest(?::varchar[])) order by alert_key",
+        [keys],
+    ).fetchall()
+    return [
+        {
+            "alert_key": key,
+            "kind": kind,
+            "severity": severity,
+            "agency_code": agency,
+            "pro_code": pro,
+            "event": "resolved",
+            "message": message,
+        }
+        for key, kind, severity, agency, pro, message in rows
+    ]
 
 
 def queue(con: duckdb.DuckDBPyConnection, events: list[dict], settings: AlertSettings, now: dt.datetime) -> None:
-    for e in events:
-        title = f"[{SEVERITY_ZH[e['severity']]}]{KIND_ZH.get(e['kind'], e['kind'])}{EVENT_ZH[e['event']]}"
-        for channel in settings.channels:
-            con.execute(
-                "insert into alert_outbox (alert_key, event, severity, channel, title, body, created_at)"
-                " values (?, ?, ?, ?, ?, ?, ?)",
-                [e["alert_key"], e["event"], e["severity"], channel.name, title, e["message"], now],
-            )
+    """One outbox row per event and channel, in one insert."""
+    rows = [
+        (
+            e["alert_key"],
+            e["event"],
+            e["severity"],
+            channel.name,
+            f"[{SEVERITY_ZH[e['severity']]}]{KIND_ZH.get(e['kind'], e['kind'])}{EVENT_ZH[e['event']]}",
+            e["message"],
+        )
+        for e in events
+        for channel in settings.channels
+    ]
+    if not rows:
+        return
+    names = ["alert_key", "event", "severity", "channel", "title", "body"]
+    outbox = pa.table({n: pa.array([r[i] for r in rows], pa.string()) for i, n in enumerate(names)})
+    con.register("alert_outbox_new", outbox)
+    try:
+        con.execute(
+            "insert into alert_outbox (alert_key, event, severity, channel, title, body, created_at)"
+            " select alert_key, event, severity, channel, title, body, ? from alert_outbox_new",
+            [now],
+        )
+    finally:
+        con.unregister("alert_outbox_new")
 
 
 def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.date, now: dt.datetime) -> dict:
