@@ -25,6 +25,7 @@ lint: $(BIN)/recon
 bench: $(BIN)/recon
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_compare.py
+	$(BIN)/python bench/bench_scaleout.py
 
 clean:
 	rm -rf $(VENV) warehouse/demo

@@ -916,6 +916,11 @@ def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder:
     ]
 
 
+def unit_folder(data: UnitData, out_dir: Path) -> Path:
+    """out_dir/<agency_code>_<fiscal_year>: where one unit's outputs go."""
+    return Path(out_dir) / f"{safe_part(data.agency_code)}_{data.fiscal_year}"
+
+
 def write_documents(
     data: UnitData,
     out_dir: Path,
@@ -926,7 +931,7 @@ def write_documents(
     """The workbook and the draft paragraph of one unit: pure Python, no warehouse (runs in a worker process when
     several units are published)."""
     code, year, as_of = safe_part(data.agency_code), data.fiscal_year, data.as_of.isoformat()
-    folder = Path(out_dir) / f"{code}_{year}"
+    folder = unit_folder(data, out_dir)
     wb = build_workbook(data, weight)
     text = funds_paragraph(data, behind_warning_pp=behind_warning_pp, behind_critical_pp=behind_critical_pp)
     return [
@@ -936,7 +941,7 @@ def write_documents(
 
 
 def copy_marts(con: duckdb.DuckDBPyConnection, data: UnitData, out_dir: Path) -> list[Path]:
-    folder = Path(out_dir) / f"{safe_part(data.agency_code)}_{data.fiscal_year}" / "marts"
+    folder = unit_folder(data, out_dir) / "marts"
     return [path for mart in MARTS for path in copy_mart(con, mart, data, folder)]
 
 
