@@ -106,10 +106,12 @@ STAGES = [
     ("alerts.raise_and_notify", "flows.alerts", "raise_and_notify", 0),
     ("Build.publish (checkpoint, os.replace)", "flows.warehouse", "Build.publish", 0),
     ("publish.publish_outputs", "flows.publish", "publish_outputs", 0),
+    ("prepare (shared reads, voucher temp table)", "flows.publish", "prepare", 1),
     ("load_unit (queries of the marts)", "flows.publish", "load_unit", 1),
-    ("publish_unit", "flows.publish", "publish_unit", 1),
+    ("copy_mart (CSV + Parquet)", "flows.publish", "copy_mart", 1),
+    ("write_documents (here: one process only)", "flows.publish", "write_documents", 1),
     ("build_workbook", "flows.publish", "build_workbook", 2),
-    ("copy_mart (CSV + Parquet)", "flows.publish", "copy_mart", 2),
+    ("Workers.results (wait for the workbook processes)", "flows.publish_worker", "Workers.results", 1),
 ]
 _INSERT = re.compile(r'\s*insert into "([^"]+)"', re.IGNORECASE)
 

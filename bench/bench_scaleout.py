@@ -1,7 +1,7 @@
 """What B1 gains from more Dask workers (issue 5, scale-out; not a test).
 
     python bench/bench_scaleout.py [--rows 1000000] [--runners threads,dask:1,dask:2] [--repeat 2]
-                                   [--seed 20250101] [--dir bench/data] [--keep]
+                                   [--seed 20250101] [--dir bench/data] [--keep] [--skip-flow]
 
 The B1 year of bench_compare.py (``--rows`` payments, 20 units x 25 projects, GB18030 CSV), but exported the way a
 bureau receives it: four quarterly payment files with overlapping windows (``generate(split="quarterly")``), plus
@@ -12,10 +12,14 @@ a fresh Python process that first runs one unmeasured flow on a small data set (
 server, a once-per-process cost measured by bench_compare.py's P case). ``dask:N`` is a local Dask cluster of N
 worker processes (one thread each) started by the flow run itself, so its start-up is counted.
 
-Printed per runner (median run): wall time, the ingest phase (flow start until the load begins: discovery, the
-per-file tasks, the validated rows travelling back), load + reconcile + alerts, publishing the outputs, and the
-peak memory of all the run's processes together (the flow's process plus the Dask workers, sampled every 0.1 s
-from /proc, RSS summed). MiB = 2**20 bytes.
+First, per runner and in fresh processes, the per-file work alone: ``pipeline.ingest`` of every file with the
+results gathered in the measuring process, no Prefect: a thread pool of one thread per file, or a local Dask
+cluster of N workers (its start-up timed and shown apart, included in the wall time). ``--skip-flow`` stops there.
+
+Then for the flow, printed per runner (median run): wall time, the ingest phase (flow start until the load
+begins: discovery, the per-file tasks, the validated rows travelling back), load + reconcile + alerts, publishing
+the outputs, and the peak memory of all the run's processes together (the flow's process plus the Dask workers,
+the publish workers and Prefect's temporary server, sampled every 0.1 s from /proc, RSS summed). MiB = 2**20 bytes.
 """
 
 from __future__ import annotations
@@ -89,6 +93,44 @@ def child_flow(raw: str, small: str, runner: str, work: str) -> None:
     print("BENCH-RESULT " + json.dumps(out))
 
 
+def _ingest_one(path: str, label: str, kind: str):
+    from flows import pipeline
+    from flows.pipeline import NewFile
+
+    return pipeline.ingest(NewFile(Path(path), label, kind, "bench"))
+
+
+def child_plain(raw: str, runner: str) -> None:
+    """The per-file work alone (``pipeline.ingest`` of every file, results back in this process), no Prefect:
+    a thread pool, or a local Dask cluster of N workers (its start-up timed apart)."""
+    from flows import pipeline
+
+    new, _ = pipeline.discover(Path(raw), {})
+    jobs = [(str(n.path), n.label, n.kind) for n in new]
+    name, _, workers = runner.partition(":")
+    t0 = time.perf_counter()
+    start_s = 0.0
+    if name == "threads":
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            batches = list(pool.map(lambda j: _ingest_one(*j), jobs))
+    else:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=int(workers or 2), threads_per_worker=1, dashboard_address=":0")
+        client = Client(cluster)
+        start_s = time.perf_counter() - t0
+        try:
+            batches = client.gather([client.submit(_ingest_one, *j, pure=False) for j in jobs])
+        finally:
+            client.close()
+            cluster.close()
+    wall = time.perf_counter() - t0
+    out = {"wall_s": wall, "start_s": start_s, "rows_valid": sum(b.rows_valid for b in batches)}
+    print("BENCH-RESULT " + json.dumps(out))
+
+
 def prep(out: str, rows: str, seed: str) -> None:
     from flows.generate import generate
 
@@ -104,11 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=20250101)
     p.add_argument("--dir", type=Path, default=BENCH / "data")
     p.add_argument("--keep", action="store_true", help="keep the generated data (reused next time)")
+    p.add_argument("--skip-flow", action="store_true", help="only the per-file work without Prefect")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         task, params = args.child
-        {"flow": child_flow, "prep": prep}[task](*json.loads(params))
+        {"flow": child_flow, "plain": child_plain, "prep": prep}[task](*json.loads(params))
         return
 
     data = Data(args.dir.resolve(), args.keep)
@@ -132,16 +175,28 @@ def main(argv: list[str] | None = None) -> None:
         env.update({k: os.environ.get(k, v) for k, v in PREFECT_ENV.items()})
         env["PREFECT_HOME"] = str(home)
         results: dict[str, list[dict]] = {}
+        plain: dict[str, list[dict]] = {}
+
+        def result(out: str) -> dict:
+            return json.loads(next(x for x in out.splitlines() if x.startswith("BENCH-RESULT ")).split(" ", 1)[1])
+
         try:
             for runner in args.runners.split(","):
                 for i in range(args.repeat):
-                    print(f"measuring {runner} ({i + 1}/{args.repeat}) ...", file=sys.stderr)
+                    print(
+                        f"measuring {runner}, per-file work without Prefect ({i + 1}/{args.repeat}) ...",
+                        file=sys.stderr,
+                    )
+                    r = result(run("plain", raw, runner))
+                    print(f"  {r['wall_s']:.2f} s", file=sys.stderr)
+                    plain.setdefault(runner, []).append(r)
+                for i in range(0 if args.skip_flow else args.repeat):
+                    print(f"measuring {runner}, the flow ({i + 1}/{args.repeat}) ...", file=sys.stderr)
                     work = Path(tempfile.mkdtemp(prefix="scaleout-work-", dir=data.root))
                     try:
-                        out = run("flow", raw, small, runner, work, env=env)
+                        r = result(run("flow", raw, small, runner, work, env=env))
                     finally:
                         shutil.rmtree(work, ignore_errors=True)
-                    r = json.loads(next(x for x in out.splitlines() if x.startswith("BENCH-RESULT ")).split(" ", 1)[1])
                     print(f"  {r['wall_s']:.2f} s", file=sys.stderr)
                     results.setdefault(runner, []).append(r)
         finally:
@@ -155,6 +210,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {_nproc()} cores, {_mem_total()} RAM; commit {_commit()}; median of {args.repeat} runs each")
     print(f"command: python bench/bench_scaleout.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     head = f"{'runner':<10} {'wall s':>8} {'range':>13} {'speed-up':>9} {'ingest s':>9} {'load+rec s':>10}"
+    print("the per-file work alone: pipeline.ingest of every file, results gathered, no Prefect")
+    print(f"{'runner':<10} {'wall s':>8} {'range':>13} {'speed-up':>9} {'of it cluster start s':>22}")
+    base = None
+    for runner, runs in plain.items():
+        walls = [r["wall_s"] for r in runs]
+        med = sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+        base = base or statistics.median(walls)
+        print(
+            f"{runner:<10} {statistics.median(walls):>8.2f} {min(walls):>6.2f}-{max(walls):<6.2f}"
+            f" {base / statistics.median(walls):>8.2f}x {med['start_s']:>22.2f}"
+        )
+    if not results:
+        return
+    print("\nthe nightly flow, end to end")
     print(head + f" {'publish s':>9} {'peak MiB (all processes)':>25}")
     base = None
     for runner, runs in results.items():
