@@ -7,8 +7,10 @@ pandera schema). ``rows_read = skipped + rejected + valid`` holds by constructio
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -19,6 +21,8 @@ from flows.readers import Grid
 from schemas.spec import KindSpec, Spec, load_spec, normalize_header
 
 HEAD_ROWS = 60  # the header is searched in the first rows only
+PARALLEL_PARSE_ROWS = 50_000  # below this a file's columns parse in the calling thread
+PARSE_THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 _UNIT_MARKER = re.compile(r"^(?:金额)?单位[:：]\s*(万元|元)\s*$")
 _AGENCY_MARKER = re.compile(r"^(?:预算)?单位(?:名称)?[:：]\s*(?P<name>.+?)\s*$")
 _AGENCY_CODE_MARKER = re.compile(r"^(?:预算)?单位编码[:：]\s*(?P<code>[0-9A-Za-z]+)\s*$")
@@ -290,21 +294,29 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
     raw: dict[str, pa.Array] = {}
     errors: list[tuple[str, pa.Array]] = []
     rows = len(idx)
-    for c in kind.columns:
-        if c.name not in header.columns:
-            continue
+
+    def parse(c) -> tuple[pa.Array, pa.Array | None]:
         values = take[header.columns[c.name]]
-        raw[c.name] = values
         if c.type == "money":
-            parsed, err = parse_money(values, units[c.name])
-        elif c.type == "date":
-            parsed, err = parse_date(values)
-        elif c.type == "account":
-            parsed, err = parse_account(values)
-        elif c.type == "code":
-            parsed, err = clean_code(values), None
-        else:
-            parsed, err = clean_text(values), None
+            return parse_money(values, units[c.name])
+        if c.type == "date":
+            return parse_date(values)
+        if c.type == "account":
+            return parse_account(values)
+        if c.type == "code":
+            return clean_code(values), None
+        return clean_text(values), None
+
+    present = [c for c in kind.columns if c.name in header.columns]
+    # Columns parse independently and Arrow's kernels release the GIL: a few threads use the cores a single file
+    # would leave idle (1M rows: extract ~3 s -> ~2 s on 2 cores). Small files parse inline.
+    if rows >= PARALLEL_PARSE_ROWS and PARSE_THREADS > 1:
+        with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="parse") as pool:
+            parsed_columns = list(pool.map(parse, present))
+    else:
+        parsed_columns = [parse(c) for c in present]
+    for c, (parsed, err) in zip(present, parsed_columns, strict=True):
+        raw[c.name] = take[header.columns[c.name]]
         columns[c.name] = parsed
         if err is not None and err.null_count < len(err):
             errors.append((c.name, err))

@@ -204,3 +204,19 @@ def test_clean_code_ascii_fast_path_and_the_rest():
     assert mixed.to_pylist() == ["990001250001", "990001250001", "123", None]
     spaced = clean_code(pa.array(["99 0001", "1"]))  # ASCII, but with a space: the full path
     assert spaced.to_pylist() == ["990001", "1"]
+
+
+def test_threaded_column_parsing_gives_the_same_batch(tmp_path, monkeypatch):
+    """Big files parse their columns in threads; the batch must be the one the inline path gives."""
+    from flows import extract
+
+    rows = [payment_row(f"PV{i}", "2025-03-15" if i % 7 else "2025-02-30") for i in range(40)]
+    path = write_csv(tmp_path / "p.csv", [PAYMENT_HEADER, *rows])
+    monkeypatch.setattr(extract, "PARALLEL_PARSE_ROWS", 10**9)
+    inline = ingest_file(path, "payments", sha256="x")
+    monkeypatch.setattr(extract, "PARALLEL_PARSE_ROWS", 0)
+    monkeypatch.setattr(extract, "PARSE_THREADS", 3)
+    threaded = ingest_file(path, "payments", sha256="x")
+    assert inline.rows_rejected == threaded.rows_rejected == 6
+    assert inline.rows.equals(threaded.rows)
+    assert inline.rejects.equals(threaded.rejects)
