@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.parsing import clean_code, clean_text, parse_account, parse_date, parse_money
+from flows.parsing import clean_code, clean_text, parse_account, parse_date, parse_money, squeeze
 from flows.readers import Grid
 from schemas.spec import KindSpec, Spec, load_spec, normalize_header
 
@@ -191,7 +191,7 @@ def read_title(rows: list[list[str]]) -> tuple[str | None, int | None, str | Non
 
 def _squeeze(arr: pa.Array) -> pa.Array:
     """NFKC without any whitespace: how header words and row markers are compared."""
-    return pc.replace_substring_regex(pc.utf8_normalize(arr, "NFKC"), r"\s+", "")
+    return squeeze(arr)
 
 
 def _compared_columns(kind: KindSpec, header: Header) -> set[int]:
