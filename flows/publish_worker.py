@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Workers:
-    """``n`` worker processes fed round-robin; ``results()`` waits for all of them."""
+    """``n`` worker processes fed round-robin; ``results()`` waits for all of them.
+
+    ``submit`` never blocks: a job is larger than a pipe's buffer, so writing it waits until the worker reads it,
+    i.e. until it has finished the job before. A feeder thread per worker does the writing, and the caller goes on
+    (copying the marts) meanwhile.
+    """
 
     def __init__(self, n: int):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         self.procs: list[tuple[subprocess.Popen, Any]] = []
+        self.queues: list[queue.SimpleQueue] = []
+        self.feeders: list[threading.Thread] = []
         self.sent = 0
         try:
             for _ in range(n):
@@ -42,18 +51,18 @@ class Workers:
                     env=env,
                 )
                 self.procs.append((proc, err))
+                jobs: queue.SimpleQueue = queue.SimpleQueue()
+                feeder = threading.Thread(target=_feed, args=(proc, jobs), daemon=True, name="publish-feeder")
+                feeder.start()
+                self.queues.append(jobs)
+                self.feeders.append(feeder)
         except BaseException:
             self.close()
             raise
 
     def submit(self, data: Any, *args: Any) -> int:
         index = self.sent
-        proc, err = self.procs[index % len(self.procs)]
-        try:
-            pickle.dump((index, data, args), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            proc.stdin.flush()
-        except BrokenPipeError:
-            raise RuntimeError(f"a workbook worker stopped: {self._stderr(err)}") from None
+        self.queues[index % len(self.queues)].put(pickle.dumps((index, data, args), protocol=pickle.HIGHEST_PROTOCOL))
         self.sent += 1
         return index
 
@@ -61,8 +70,8 @@ class Workers:
         """Paths written per job index; raises RuntimeError when a worker failed."""
         out: dict[int, list[Path]] = {}
         try:
-            for proc, _ in self.procs:
-                proc.stdin.close()
+            for jobs in self.queues:
+                jobs.put(None)  # no more jobs: the feeder closes the worker's stdin
             for proc, err in self.procs:
                 raw = proc.stdout.read()
                 proc.wait()
@@ -76,20 +85,38 @@ class Workers:
         return out
 
     def close(self) -> None:
+        for jobs in self.queues:
+            jobs.put(None)
         for proc, err in self.procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                if stream and not stream.closed:
-                    stream.close()
+            if proc.stdout and not proc.stdout.closed:
+                proc.stdout.close()
             err.close()
-        self.procs = []
+        for feeder in self.feeders:
+            feeder.join(timeout=5)
+        self.procs, self.queues, self.feeders = [], [], []
 
     @staticmethod
     def _stderr(err) -> str:
         err.seek(0)
         return err.read().decode("utf-8", "replace")[-4000:].strip() or "no message"
+
+
+def _feed(proc: subprocess.Popen, jobs: queue.SimpleQueue) -> None:
+    """Write the queued jobs to the worker's stdin until None; then close it (EOF: the worker answers)."""
+    try:
+        while (job := jobs.get()) is not None:
+            proc.stdin.write(job)
+            proc.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the worker died (its error is read from stdout/stderr) or was killed by close()
+    finally:
+        try:
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
 
 
 def main() -> int:
