@@ -432,3 +432,17 @@ def test_legacy_xls_export_is_read(tmp_path):
     assert str(batch.rows["pay_date"].iloc[0].date()) == "2025-03-05"
     assert batch.control_total == 323456 == batch.parsed_total
     assert (batch.rows_read, batch.rows_skipped) == (6, 4)
+
+
+def test_grid_from_ragged_rows_with_typed_cells():
+    from flows.readers import _grid_from_rows
+
+    rows = [["标题"], ["a", 1.0, dt.datetime(2025, 3, 15)], ["b", 0.30000000000000004, None, True]]
+    grid = _grid_from_rows(rows, sheet="s")
+    assert [c.to_pylist() for c in grid.columns] == [
+        ["标题", "a", "b"],
+        ["", "1", "0.3"],
+        ["", "2025-03-15", ""],
+        ["", "", "TRUE"],
+    ]
+    assert grid.rows_total == 3
