@@ -52,8 +52,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
-import importlib
 import json
 import os
 import platform
@@ -76,6 +74,7 @@ for _p in (str(REPO), str(BENCH)):
 
 # Shared helpers of the ingest benchmark (standard library only at import: this process stays small).
 from bench_ingest import _commit, _maxrss_mib, _nproc, _proc_status_mib  # noqa: E402
+from bench_ingest import _install_timers as _install_stage_timers  # noqa: E402
 from bench_ingest import _versions as _base_versions  # noqa: E402
 
 FISCAL_YEAR = 2025
@@ -148,27 +147,7 @@ class _TimedCon:
 
 
 def _install_timers(record: dict) -> None:
-    for label, module, attr, _depth in STAGES:
-        owner = importlib.import_module(module)
-        *path, name = attr.split(".")
-        for part in path:
-            owner = getattr(owner, part, None)
-        original = getattr(owner, name, None)
-        if original is None:  # not in this version of flows/
-            continue
-
-        def make(fn, label=label):
-            @functools.wraps(fn)
-            def timed(*a, **k):
-                t = time.perf_counter()
-                try:
-                    return fn(*a, **k)
-                finally:
-                    _record(record, label, time.perf_counter() - t)
-
-            return timed
-
-        setattr(owner, name, make(original))
+    _install_stage_timers(record, STAGES)
     from flows import pipeline
 
     marts = pipeline.reconcile_marts
@@ -179,19 +158,32 @@ def _install_timers(record: dict) -> None:
     pipeline.reconcile_marts = timed_marts
 
 
-def _tree_rss_mib() -> float:
-    """RSS of this process and all its live descendants, summed (MiB)."""
-    total, todo = 0.0, [os.getpid()]
+def _descendants() -> list[int]:
+    """The pids of this process's live descendants."""
+    out, todo = [], [os.getpid()]
     while todo:
         pid = todo.pop()
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")) / 1024
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                todo += [int(x) for x in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):
-            continue
-    return total
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def _status_mib(pid: int, field: str) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith(f"{field}:")), 0.0)
+
+
+def _tree_rss_mib() -> float:
+    """RSS of this process and all its live descendants, summed (MiB)."""
+    return sum(_status_mib(pid, "VmRSS") for pid in [os.getpid(), *_descendants()])
 
 
 class _Sampler(threading.Thread):
@@ -214,24 +206,13 @@ def _cpu_s() -> float:
 
 def _descendants_hwm() -> list[tuple[int, str, float]]:
     """(pid, command, VmHWM MiB) of this process's live descendants (the Prefect temporary server)."""
-    out, todo = [], [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        kids = []
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                kids += [int(x) for x in (task / "children").read_text().split()]
-            except OSError:
-                pass
-        for kid in kids:
-            todo.append(kid)
-            try:
-                status = Path(f"/proc/{kid}/status").read_text()
-                cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            hwm = next((int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith("VmHWM:")), 0.0)
-            out.append((kid, cmd.strip()[:100], hwm))
+    out = []
+    for kid in _descendants():
+        try:
+            cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out.append((kid, cmd.strip()[:100], _status_mib(kid, "VmHWM")))
     return out
 
 

@@ -392,10 +392,11 @@ STAGES = [
 ]
 
 
-def _install_timers(record: dict[str, dict]) -> None:
+def _install_timers(record: dict[str, dict], stages: list[tuple] | None = None) -> None:
+    """Wrap each (label, module, attribute, depth) of ``stages`` (default: STAGES) with a timer into ``record``."""
     import importlib
 
-    for label, module, attr, _depth in STAGES:
+    for label, module, attr, _depth in STAGES if stages is None else stages:
         owner = importlib.import_module(module)
         *path, name = attr.split(".")
         for part in path:

@@ -42,15 +42,19 @@ import os
 import platform
 import resource
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+BENCH = Path(__file__).resolve().parent
+for _p in (str(REPO), str(BENCH)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+# Name lists and process helpers shared with the ingest benchmark (standard library only at import).
+from bench_ingest import DEPARTMENTS, REGIONS, _commit, _maxrss_mib, _nproc, _proc_status_mib  # noqa: E402
 
 TARGET_ROWS, TARGET_SECONDS = 1_000_000, 5.0
 FISCAL_YEAR = 2025
@@ -62,39 +66,6 @@ N_UNITS, N_PROJECTS, N_UNBUDGETED = 300, 3_000, 150
 # warehouse on every run and thread count)
 # --------------------------------------------------------------------------------------------------------------------
 
-REGIONS = ["示例市", "城关区", "东湖区", "西山区", "南岭县", "北川县", "清河县", "白沙县", "青石镇", "临江县"]
-DEPARTMENTS = [
-    "教育局",
-    "财政局",
-    "卫生健康委员会",
-    "交通运输局",
-    "公路事务中心",
-    "农业农村局",
-    "水利局",
-    "自然资源局",
-    "生态环境局",
-    "住房和城乡建设局",
-    "民政局",
-    "人力资源和社会保障局",
-    "文化广电旅游局",
-    "市场监督管理局",
-    "应急管理局",
-    "公安局",
-    "司法局",
-    "审计局",
-    "统计局",
-    "医疗保障局",
-    "林业局",
-    "第一中学",
-    "第二中学",
-    "实验小学",
-    "人民医院",
-    "中医院",
-    "疾病预防控制中心",
-    "妇幼保健院",
-    "图书馆",
-    "档案馆",
-]
 TOPICS = [
     "农村公路安保工程",
     "桥梁定期检测",
@@ -552,21 +523,6 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _maxrss_mib() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 2**20 if sys.platform == "darwin" else kb / 1024  # bytes on macOS, KiB on Linux
-
-
-def _proc_status_mib(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 _start_rss = _maxrss_mib()  # before any heavy import: what the process inherited from its parent, if anything
 
 
@@ -772,28 +728,6 @@ def measure(path: Path, as_of: dt.date) -> dict:
 # --------------------------------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------------------------------
-
-
-def _commit() -> str:
-    git = shutil.which("git")
-    if not git:
-        return "-"
-
-    def run(*a):
-        return subprocess.run([git, *a], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
-
-    head = run("log", "-1", "--format=%h %s") or "-"
-    dirty = run("status", "--porcelain", "--", "flows", "schemas", "sql")
-    return head + (" (+ uncommitted changes in flows/, schemas/ or sql/)" if dirty else "")
-
-
-def _nproc() -> str:
-    exe = shutil.which("nproc")
-    if exe:
-        out = subprocess.run([exe], capture_output=True, text=True, check=False).stdout.strip()
-        if out:
-            return out
-    return str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
 
 
 def _median_run(runs: list[dict]) -> dict:

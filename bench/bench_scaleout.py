@@ -209,32 +209,31 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nB1 year in {len(files)} files ({', '.join(files)}), {args.rows:,} payments, as of {AS_OF}")
     print(f"machine: {_nproc()} cores, {_mem_total()} RAM; commit {_commit()}; median of {args.repeat} runs each")
     print(f"command: python bench/bench_scaleout.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
-    head = f"{'runner':<10} {'wall s':>8} {'range':>13} {'speed-up':>9} {'ingest s':>9} {'load+rec s':>10}"
     print("the per-file work alone: pipeline.ingest of every file, results gathered, no Prefect")
     print(f"{'runner':<10} {'wall s':>8} {'range':>13} {'speed-up':>9} {'of it cluster start s':>22}")
-    base = None
-    for runner, runs in plain.items():
-        walls = [r["wall_s"] for r in runs]
-        med = sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
-        base = base or statistics.median(walls)
-        print(
-            f"{runner:<10} {statistics.median(walls):>8.2f} {min(walls):>6.2f}-{max(walls):<6.2f}"
-            f" {base / statistics.median(walls):>8.2f}x {med['start_s']:>22.2f}"
-        )
+    for line, med, _runs in _lines(plain):
+        print(f"{line} {med['start_s']:>22.2f}")
     if not results:
         return
     print("\nthe nightly flow, end to end")
+    head = f"{'runner':<10} {'wall s':>8} {'range':>13} {'speed-up':>9} {'ingest s':>9} {'load+rec s':>10}"
     print(head + f" {'publish s':>9} {'peak MiB (all processes)':>25}")
-    base = None
-    for runner, runs in results.items():
-        walls = [r["wall_s"] for r in runs]
-        med = sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
-        base = base or statistics.median(walls)
+    for line, med, runs in _lines(results):
         print(
-            f"{runner:<10} {statistics.median(walls):>8.2f} {min(walls):>6.2f}-{max(walls):<6.2f}"
-            f" {base / statistics.median(walls):>8.2f}x {med['ingest_s']:>9.2f} {med['load_reconcile_s']:>10.2f}"
-            f" {med['publish_s']:>9.2f} {max(r['peak_tree_mib'] for r in runs):>25,.0f}"
+            f"{line} {med['ingest_s']:>9.2f} {med['load_reconcile_s']:>10.2f} {med['publish_s']:>9.2f}"
+            f" {max(r['peak_tree_mib'] for r in runs):>25,.0f}"
         )
+
+
+def _lines(by_runner: dict[str, list[dict]]):
+    """(runner, median wall, range, speed-up against the first runner) as text, the median run, the runs."""
+    base = None
+    for runner, runs in by_runner.items():
+        wall = statistics.median(r["wall_s"] for r in runs)
+        base = base or wall
+        med = sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+        low, high = min(r["wall_s"] for r in runs), max(r["wall_s"] for r in runs)
+        yield f"{runner:<10} {wall:>8.2f} {low:>6.2f}-{high:<6.2f} {base / wall:>8.2f}x", med, runs
 
 
 if __name__ == "__main__":
