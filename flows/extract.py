@@ -189,11 +189,6 @@ def read_title(rows: list[list[str]]) -> tuple[str | None, int | None, str | Non
     return unit, year, name, code
 
 
-def _squeeze(arr: pa.Array) -> pa.Array:
-    """NFKC without any whitespace: how header words and row markers are compared."""
-    return squeeze(arr)
-
-
 def _compared_columns(kind: KindSpec, header: Header) -> set[int]:
     """The columns whose cells the repeated-header check compares with the header text."""
     cols = {header.columns[name] for name in kind.required[:3]}
@@ -242,8 +237,8 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
         ne = pc.invert(pc.or_(pc.equal(c, ""), pc.utf8_is_space(c)))
         count = pc.add(count, pc.cast(ne, pa.int64()))
         first = pc.if_else(ne, c, first)
-    first = _squeeze(first)
-    stripped = {j: _squeeze(cells[j]) for j in _compared_columns(kind, header)}
+    first = squeeze(first)
+    stripped = {j: squeeze(cells[j]) for j in _compared_columns(kind, header)}
     blank = pc.equal(count, 0)
     subtotal = _starts(first, spec.subtotals)
     total = pc.and_(_starts(first, spec.totals), pc.invert(subtotal))

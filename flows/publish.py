@@ -87,30 +87,29 @@ SOURCE_KIND_NAMES = {"payments": "支付明细", "refunds": "退回通知", "bud
 
 
 def half_up(value: Fraction | Decimal | int, quantum: Decimal) -> Decimal:
-    """``value`` rounded half away from zero (四舍五入) to ``quantum`` (e.g. Decimal("0.01")), exactly."""
+    """``value`` rounded half away from zero (四舍五入) to ``quantum`` (e.g. Decimal("0.01")), exactly.
+
+    A Decimal (or int) rounds with ``quantize``/ROUND_HALF_UP, exact for DECIMAL(18,2) amounts (at most 18 digits,
+    inside the context's 28): one call per money cell of a workbook. A Fraction (a rate) by integer arithmetic.
+    """
+    if isinstance(value, int):
+        value = Decimal(value)
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 24:
+        return value.quantize(quantum, rounding=ROUND_HALF_UP) + 0  # "+ 0" turns -0.00 into 0.00
     exact = Fraction(value)
     step = Fraction(quantum)
     units, rest = divmod(abs(exact), step)
     if rest * 2 >= step:
         units += 1
     result = Decimal(int(units)) * quantum
-    return -result if exact < 0 and units else result + 0  # "+ 0" turns -0.00 into 0.00
+    return -result if exact < 0 and units else result + 0
 
 
 def wan(yuan: Decimal | int | None) -> Decimal | None:
-    """Yuan -> 万元, half-up to 0.01 万元.
-
-    A Decimal is moved four places (``scaleb``, exact) and rounded with ROUND_HALF_UP (half away from zero, as
-    ``half_up``): DECIMAL(18,2) has at most 18 digits, far inside the context's 28, so nothing is inexact. This is
-    the hot path of a workbook (one call per money cell); ``half_up`` stays the reference the tests compare with.
-    """
+    """Yuan -> 万元, half-up to 0.01 万元 (moving the point four places is exact)."""
     if yuan is None:
         return None
-    if isinstance(yuan, int):
-        yuan = Decimal(yuan)
-    if isinstance(yuan, Decimal) and yuan.is_finite():
-        return yuan.scaleb(-4).quantize(CENT, rounding=ROUND_HALF_UP) + 0  # "+ 0": no -0.00
-    return half_up(Fraction(yuan) / 10000, CENT)
+    return half_up(Decimal(yuan).scaleb(-4) if isinstance(yuan, int | Decimal) else Fraction(yuan) / 10000, CENT)
 
 
 def rate(num: Decimal | None, den: Decimal | None) -> Fraction | None:
