@@ -124,7 +124,7 @@ class Build:
         self.con.execute("checkpoint")
         self.con.close()
         os.replace(self.tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)
         self._release()
 
     def abandon(self) -> None:
@@ -166,8 +166,9 @@ def writer(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         build.abandon()
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (after os.replace), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
