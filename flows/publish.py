@@ -949,11 +949,16 @@ def publish_unit(
     return written + copy_marts(con, data, out_dir)
 
 
+PUBLISH_WORKERS_ENV = "RECON_PUBLISH_WORKERS"
+
+
 def publish_workers(units: int) -> int:
     """Processes that build workbooks: one per core (at most 4) when there are enough units to pay for starting
     them (~1 s each); 1 (this process) otherwise. $RECON_PUBLISH_WORKERS overrides."""
-    configured = os.environ.get("RECON_PUBLISH_WORKERS", "").strip()
+    configured = os.environ.get(PUBLISH_WORKERS_ENV, "").strip()
     if configured:
+        if not configured.isdigit():
+            raise ValueError(f"{PUBLISH_WORKERS_ENV} must be a whole number of processes, got {configured!r}")
         return max(1, int(configured))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores, 4) if units >= 4 * min(cores, 4) and cores > 1 else 1

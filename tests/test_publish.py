@@ -635,3 +635,14 @@ def test_a_failing_worker_is_an_error_naming_the_cause(tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)workbook worker failed.*KeyError: .agency_code."):
         pool.results()
     assert pool.procs == []
+
+
+def test_publish_workers_default_and_override(monkeypatch):
+    monkeypatch.delenv(publish.PUBLISH_WORKERS_ENV, raising=False)
+    assert publish.publish_workers(1) == 1  # one unit: no process to start
+    assert publish.publish_workers(1000) >= 1
+    monkeypatch.setenv(publish.PUBLISH_WORKERS_ENV, "3")
+    assert publish.publish_workers(1) == 3
+    monkeypatch.setenv(publish.PUBLISH_WORKERS_ENV, "two")
+    with pytest.raises(ValueError, match="RECON_PUBLISH_WORKERS must be a whole number of processes, got 'two'"):
+        publish.publish_workers(20)
