@@ -1,22 +1,18 @@
-"""Shared fixtures: the sample exports, a raw/ landing folder, and one real local Prefect server per session."""
+"""Shared fixtures: the sample exports, a raw/ landing folder, and one real local Prefect server per session.
+
+The sample exports are written by the project's own code (flows/samples.py): users clone the repository alone, so
+no test reads anything outside it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-SAMPLE_FILES = {
-    "payments": ["payments_2025_01-06.xlsx", "payments_2025_06-07.csv"],
-    "refunds": ["refunds_2025.xlsx"],
-    "budget": ["budget_2025.xlsx"],
-}
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -25,14 +21,15 @@ os.environ.setdefault("PREFECT_TASKS_DEFAULT_NO_CACHE", "true")
 
 @pytest.fixture
 def sample_raw(tmp_path: Path) -> Path:
-    """A raw/ folder holding the hand-worked sample exports of ../shared/samples."""
-    if not SHARED_SAMPLES.is_dir():
-        pytest.fail(f"the shared samples are missing: {SHARED_SAMPLES}")
-    raw = tmp_path / "raw"
-    for kind, names in SAMPLE_FILES.items():
-        (raw / kind).mkdir(parents=True)
-        for name in names:
-            shutil.copy(SHARED_SAMPLES / name, raw / kind / name)
+    """A raw/ folder holding the sample exports (flows/samples.py: the hand-worked numbers of the README)."""
+    return write_sample_raw(tmp_path / "raw")
+
+
+def write_sample_raw(raw: Path) -> Path:
+    """Write the four sample exports under raw/{payments,refunds,budget}; returns raw."""
+    from flows.samples import write_samples
+
+    write_samples(raw)
     return raw
 
 

@@ -16,14 +16,10 @@ QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), flags
 
 @pytest.fixture(scope="module")
 def sample_warehouse(tmp_path_factory):
-    from tests.conftest import SAMPLE_FILES, SHARED_SAMPLES
+    from tests.conftest import write_sample_raw
 
     base = tmp_path_factory.mktemp("docs")
-    raw = base / "raw"
-    for kind, names in SAMPLE_FILES.items():
-        (raw / kind).mkdir(parents=True)
-        for name in names:
-            (raw / kind / name).write_bytes((SHARED_SAMPLES / name).read_bytes())
+    raw = write_sample_raw(base / "raw")
     wh = base / "recon.duckdb"
     pipeline.run_plain(raw, wh, dt.date(2025, 6, 30))
     pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))

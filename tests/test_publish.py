@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-import shutil
 import zipfile
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -16,7 +15,7 @@ import openpyxl
 import pytest
 
 from flows import pipeline, publish
-from tests.conftest import SAMPLE_FILES, SHARED_SAMPLES
+from tests.conftest import write_sample_raw
 
 DEC31 = dt.date(2025, 12, 31)
 JUN30 = dt.date(2025, 6, 30)
@@ -26,21 +25,11 @@ WAN_FORMAT = "#,##0.00"
 RATE_FORMAT = "0.0%"
 
 
-def copy_samples(raw: Path) -> Path:
-    for kind, names in SAMPLE_FILES.items():
-        (raw / kind).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            shutil.copy(SHARED_SAMPLES / name, raw / kind / name)
-    return raw
-
-
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> dict:
     """The samples reconciled as of 12-31 and 06-30 and published for both dates."""
-    if not SHARED_SAMPLES.is_dir():
-        pytest.fail(f"the shared samples are missing: {SHARED_SAMPLES}")
     base = tmp_path_factory.mktemp("publish")
-    raw = copy_samples(base / "raw")
+    raw = write_sample_raw(base / "raw")
     wh = base / "w.duckdb"
     out = base / "out"
     pipeline.run_plain(raw, wh, DEC31)
@@ -314,7 +303,7 @@ def test_display_width():
 
 
 def test_text_is_never_a_formula(tmp_path):
-    raw = copy_samples(tmp_path / "raw")
+    raw = write_sample_raw(tmp_path / "raw")
     evil_name = '=HYPERLINK("http://example.invalid/x","养护道班运行经费")'
     budget = raw / "budget" / "budget_2025.xlsx"
     wb = openpyxl.load_workbook(budget)
