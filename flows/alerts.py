@@ -116,20 +116,21 @@ def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: AlertSett
             "select alert_key from alerts where kind = 'run_failed' and status = 'active' order by alert_key"
         ).fetchall()
     ]
-    events += _resolve(con, gone + failed, now, as_of)  # a successful run also resolves a failed-run alert
+    events += _resolve(con, gone + failed, now)  # a successful run also resolves a failed-run alert
     con.execute("drop table alert_changes")
     con.execute("drop table alert_candidates")
     queue(con, events, settings, now)
     return events
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, keys: list[str], now: dt.datetime, as_of: dt.date) -> list[dict]:
+def _resolve(con: duckdb.DuckDBPyConnection, keys: list[str], now: dt.datetime) -> list[dict]:
+    """Resolve alerts that no longer hold. `as_of` stays the date the alert last held (CONTRACT.md section 3): the
+    alert never held at this run's date, and a warehouse rebuilt from scratch has no row for it there."""
     if not keys:
         return []
     con.execute(
-        "update alerts set status = 'resolved', resolved_at = ?, as_of = ? where alert_key in"
-        " (select unnest(?::varchar[]))",
-        [now, as_of, keys],
+        "update alerts set status = 'resolved', resolved_at = ? where alert_key in (select unnest(?::varchar[]))",
+        [now, keys],
     )
     rows = con.execute(
         "select alert_key, kind, severity, agency_code, pro_code, message from alerts"

@@ -45,27 +45,77 @@ def prefect_server():
 
 
 class Recorder(BaseHTTPRequestHandler):
-    received: list  # set per server
+    """Records each JSON body POSTed; when the server has a ``refuse(raw, body)`` check, answers its refusal instead
+    (and records the body in ``refused``), as a group robot refuses an oversized message."""
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append(json.loads(body))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.loads(raw)
+        refusal = self.server.refuse(raw, body) if self.server.refuse else None
+        (self.server.refused if refusal else self.server.received).append(body)
+        self.server.raw_bodies.append(raw)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
+        self.wfile.write(json.dumps(refusal or {"errcode": 0, "errmsg": "ok"}).encode())
 
     def log_message(self, *args):
         pass
 
 
+def _serve(refuse=None):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.received, server.refused, server.raw_bodies, server.refuse = [], [], [], refuse
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server
+
+
+def _stop(server) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def http_server():
     """A real HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it (webhooks, group robots)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = _serve()
     yield server
-    server.shutdown()
-    server.server_close()
+    _stop(server)
+
+
+def wecom_refusal(raw: bytes, body: dict) -> dict | None:
+    """What the WeCom robot answers (HTTP 200) to markdown content over 4096 UTF-8 bytes, as reported from the real
+    service (github.com/dromara/domain-admin/issues/82, github.com/RayWangQvQ/BiliBiliToolPro/issues/702)."""
+    content = body.get("markdown", {}).get("content", "")
+    if len(content.encode("utf-8")) > 4096:
+        return {
+            "errcode": 40058,
+            "errmsg": "markdown.content exceed max length 4096. invalid Request Parameter, hint: [test], more info at"
+            " https://open.work.weixin.qq.com/devtool/query?e=40058",
+        }
+    return None
+
+
+def dingtalk_refusal(raw: bytes, body: dict) -> dict | None:
+    """What the DingTalk robot answers (HTTP 200) to a request body over 20000 bytes, as reported from the real
+    service (github.com/Le0nsec/SecCrawler/issues/12, github.com/timonwong/prometheus-webhook-dingtalk/issues/30)."""
+    if len(raw) > 20000:
+        return {"errcode": 460101, "errmsg": "message too long, exceed 20000 bytes"}
+    return None
+
+
+@pytest.fixture
+def wecom_robot():
+    """A real HTTP server on 127.0.0.1 that answers like a WeCom group robot, refusing oversized markdown."""
+    server = _serve(wecom_refusal)
+    yield server
+    _stop(server)
+
+
+@pytest.fixture
+def dingtalk_robot():
+    """A real HTTP server on 127.0.0.1 that answers like a DingTalk group robot, refusing oversized bodies."""
+    server = _serve(dingtalk_refusal)
+    yield server
+    _stop(server)

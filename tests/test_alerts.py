@@ -4,7 +4,10 @@ that is down keeps its alerts for the next run."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 import socket
 from decimal import Decimal
 from email import message_from_bytes
@@ -17,6 +20,10 @@ from aiosmtpd.controller import Controller
 from flows import alerts, pipeline, warehouse
 from flows.alerts import AlertSettings, mask_accounts
 from flows.channels import EmailChannel, RobotChannel, WebhookChannel
+from flows.cli import format_summary
+from flows.config import Settings
+from flows.generate import generate
+from tests.builders import PAYMENT_HEADER, payment_row, write_csv
 
 JUNE = dt.date(2025, 6, 30)
 
@@ -159,3 +166,128 @@ def test_samples_as_of_year_end_raise_the_unbudgeted_exception(sample_raw, tmp_p
     run(sample_raw, wh, dt.date(2025, 12, 31), AlertSettings())
     keys = [r[0] for r in query(wh, "select alert_key from alerts where kind = 'exception'")]
     assert keys == ["exception|2025|990001|990001250009|unbudgeted:PV2025000109"]
+
+
+DEC = dt.date(2025, 12, 31)
+OCT = dt.date(2025, 10, 31)
+FULL_ACCOUNT = re.compile(r"\d{15,}")
+
+
+def test_robot_digests_fit_the_robots_limits_end_to_end(tmp_path, wecom_robot, dingtalk_robot, smtp_server):
+    """Hundreds of alerts (generated exports, a real DuckDB file): each robot gets one message within its limit, the
+    most severe and largest first, then "另有 N 条"; the robots accept them and nothing stays queued. Email carries
+    the full list as a CSV attachment."""
+    raw = tmp_path / "raw"
+    generate(raw, payments=20_000, units=10, projects_per_unit=5, split="none", bad_rows=0)
+    wecom = RobotChannel(name="wecom", flavor="wecom", url=f"http://127.0.0.1:{wecom_robot.server_port}/")
+    ding = RobotChannel(name="ding", flavor="dingtalk", url=f"http://127.0.0.1:{dingtalk_robot.server_port}/")
+    mail = EmailChannel(name="mail", host="127.0.0.1", port=smtp_server.port, to=["finance@example.org"])
+    wh = tmp_path / "w.duckdb"
+    result = run(raw, wh, DEC, AlertSettings(channels=[wecom, ding, mail]))
+    n = result["active"]
+    assert n > 150
+    assert wecom_robot.refused == [] and dingtalk_robot.refused == []
+    assert all(result["delivery"][c].startswith(f"sent {n}") for c in ("wecom", "ding", "mail")), result
+    assert query(wh, "select count(*) from alert_outbox where delivered_at is null") == [(0,)]
+    assert query(wh, "select count(*) from alerts where notified_at is null") == [(0,)]
+    (w,) = wecom_robot.received
+    content = w["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= 4096
+    (d,) = dingtalk_robot.received
+    assert len(dingtalk_robot.raw_bodies[0]) <= 20000 and len(d["markdown"]["text"]) > len(content)
+    for text in (content, d["markdown"]["text"]):
+        assert not FULL_ACCOUNT.search(text)
+        shown = [line for line in text.splitlines() if line.startswith("- ")]
+        assert 5 < len(shown) < n
+        assert text.splitlines()[-1] == f"另有 {n - len(shown)} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
+        assert all("[严重]数据异常" in line for line in shown[:3])  # fatal exceptions first
+    # most severe first, then the largest amount
+    ranked = query(
+        wh,
+        "select message from alerts order by case severity when 'fatal' then 3 when 'critical' then 2"
+        " when 'warning' then 1 else 0 end desc, amount desc nulls last, alert_key limit 3",
+    )
+    assert [m for (m,) in ranked] == [line.split(" ", 2)[2] for line in content.splitlines()[1:4]]
+    (email,) = smtp_server.messages
+    parsed = message_from_bytes(email.content, policy=default_policy)
+    (attachment,) = list(parsed.iter_attachments())
+    data = attachment.get_content()
+    data = data if isinstance(data, bytes) else data.encode("utf-8")
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert len(rows) == n + 1 and not FULL_ACCOUNT.search(data.decode("utf-8-sig"))
+
+
+def test_a_single_event_longer_than_the_limit_is_itself_cut():
+    events = [{"alert_key": "k", "severity": "fatal", "title": "[严重]数据异常新增", "text": "长" * 5000}]
+    digest = alerts.build_digest("【预算执行预警】", events, 4096, lambda title, body: len(f"### {title}\n{body}".encode()))
+    assert len(f"### {digest.title}\n{digest.body}".encode()) <= 4096
+    assert digest.body.startswith("- [严重]数据异常新增 长") and digest.body.endswith("…")
+    assert digest.shown == 1
+
+
+def test_a_backfill_leaves_the_alerts_alone(sample_raw, tmp_path, http_server):
+    hook = WebhookChannel(name="hook", url=f"http://127.0.0.1:{http_server.server_port}/")
+    settings = AlertSettings(channels=[hook])
+    # a November payment to a project without a budget: an alert as of 12-31 that does not hold as of 10-31
+    november = payment_row("PV2025009001", "2025-11-15", "500.00", agency="990001", pro="990001259999")
+    write_csv(sample_raw / "payments" / "payments_2025_11.csv", [PAYMENT_HEADER, november])
+    wh = tmp_path / "w.duckdb"
+    run(sample_raw, wh, DEC, settings)
+    assert query(wh, "select count(*) from alerts where pay_cert_no = 'unbudgeted:PV2025009001'") == [(1,)]
+    before = query(wh, "select * from alerts order by alert_key")
+    http_server.received.clear()
+    result = run(sample_raw, wh, OCT, settings)  # an older as-of date: marts only
+    assert result.get("backfill") == {"as_of": OCT, "latest": DEC}, result
+    assert result["events"] == 0 and result["delivery"] == {}
+    assert query(wh, "select * from alerts order by alert_key") == before
+    assert http_server.received == []
+    assert query(wh, "select count(*) from execution_by_unit where as_of = '2025-10-31'") == [(1,)]
+    summary = {"run_id": "r", "files_new": 0, "files_skipped": 4, "files_rejected": 0, "rows_rejected": 0}
+    text = format_summary(Settings(warehouse=wh), {**summary, "alerts": result}, OCT)
+    assert "alerts: backfill as of 2025-10-31: alerts unchanged, latest is 2025-12-31" in text
+    # the latest date again: nothing spurious
+    result = run(sample_raw, wh, DEC, settings)
+    assert result["events"] == 0 and http_server.received == []
+    assert query(wh, "select * exclude (last_seen) from alerts order by alert_key") == [r[:13] + r[14:] for r in before]
+
+
+def test_a_channel_added_later_gets_the_active_alerts_once(sample_raw, tmp_path, http_server):
+    wh = tmp_path / "w.duckdb"
+    summary = {"run_id": "r", "files_new": 0, "files_skipped": 4, "files_rejected": 0, "rows_rejected": 0}
+    result = run(sample_raw, wh, JUNE, AlertSettings())
+    assert result["delivery"] == {}
+    assert "(no channel configured)" in format_summary(Settings(warehouse=wh), {**summary, "alerts": result}, JUNE)
+    hook = WebhookChannel(name="hook", url=f"http://127.0.0.1:{http_server.server_port}/")
+    result = run(sample_raw, wh, JUNE, AlertSettings(channels=[hook]))
+    assert result["delivery"] == {"hook": "sent 5"}
+    (message,) = http_server.received
+    assert len(message["events"]) == 5 and {e["event"] for e in message["events"]} == {"active"}
+    assert "未解除 5 条" in message["title"]
+    http_server.received.clear()
+    result = run(sample_raw, wh, JUNE, AlertSettings(channels=[hook]))
+    assert result["delivery"] == {"hook": "nothing new"} and http_server.received == []
+    text = format_summary(Settings(warehouse=wh), {**summary, "alerts": result}, JUNE)
+    assert "(hook: nothing new)" in text and "no channel configured" not in text
+
+
+def test_a_resolved_alert_keeps_the_date_it_last_held(sample_raw, tmp_path):
+    """A refund notice loaded the night before its voucher's payment export: refund_orphan on night 1, resolved on
+    night 2 with as_of still night 1; a warehouse rebuilt from scratch at night 2 agrees on what held then."""
+    night1, night2 = dt.date(2025, 8, 2), dt.date(2025, 8, 3)
+    late = sample_raw / "payments" / "payments_2025_01-06.xlsx"
+    aside = tmp_path / "aside.xlsx"
+    late.rename(aside)
+    wh = tmp_path / "w.duckdb"
+    run(sample_raw, wh, night1, AlertSettings())
+    orphan = "select alert_key, status, as_of, resolved_at is not null from alerts where pay_cert_no = 'refund_orphan:PV2025000104'"
+    ((key, status, as_of, resolved),) = query(wh, orphan)
+    assert (status, as_of, resolved) == ("active", night1, False)
+    aside.rename(late)
+    run(sample_raw, wh, night2, AlertSettings())
+    assert query(wh, orphan) == [(key, "resolved", night1, True)]
+    scratch = tmp_path / "scratch.duckdb"
+    run(sample_raw, scratch, night2, AlertSettings())
+    assert query(scratch, orphan) == []
+    held = "select alert_key, kind, severity from alerts where as_of = '2025-08-03' order by 1"
+    assert query(wh, held) == query(scratch, held)

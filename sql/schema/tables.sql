@@ -119,7 +119,8 @@ create table if not exists runs (
     status varchar
 );
 
--- alerts: one row per alert_key, kept across runs. notified_severity is what was last announced.
+-- alerts: one row per alert_key, kept across runs. as_of: the latest as-of date it held at (kept when it resolves).
+-- notified_severity is what was last announced.
 create table if not exists alerts (
     alert_key varchar primary key,
     kind varchar not null,  -- behind_plan | carryover_lag | carryover_squeeze | exception | run_failed
