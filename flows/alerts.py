@@ -119,8 +119,20 @@ def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: AlertSett
     events += _resolve(con, gone + failed, now)  # a successful run also resolves a failed-run alert
     con.execute("drop table alert_changes")
     con.execute("drop table alert_candidates")
+    con.execute("delete from alert_state")
+    con.execute("insert into alert_state values (?, ?)", [max(as_of, latest_as_of(con) or as_of), now])
     queue(con, events, settings, now)
     return events
+
+
+def latest_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The latest as-of date the alert state has been evaluated at (a warehouse from before alert_state: the
+    latest alerts.as_of, which the resolving run used to overwrite)."""
+    row = con.execute(
+        "select coalesce((select max(latest_as_of) from alert_state),"
+        " (select max(as_of) from alerts where kind <> 'run_failed'))"
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, keys: list[str], now: dt.datetime) -> list[dict]:
@@ -226,7 +238,15 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.d
 
 
 def raise_and_notify(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: AlertSettings) -> dict:
+    """Evaluate, queue and deliver. A run for an as-of date before the latest one evaluated is a backfill: its marts
+    are recorded (reconcile did that), but it neither changes nor announces alerts (an alert that holds at 12-31 but
+    not yet at 10-31 has not resolved)."""
     now = dt.datetime.now(dt.UTC)
+    latest = latest_as_of(con)
+    if latest is not None and as_of < latest:
+        log.info("backfill as of %s: alerts unchanged (latest evaluated as of %s)", as_of, latest)
+        active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]
+        return {"events": 0, "active": active, "delivery": {}, "backfill": {"as_of": as_of, "latest": latest}}
     events = evaluate(con, as_of, settings, now)
     delivery = deliver(con, settings, as_of, now)
     active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]

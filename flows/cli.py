@@ -232,7 +232,10 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
         ).fetchall()
         lines.append("exceptions: " + (", ".join(f"{c} {s}" for s, c in exc) or "none"))
     al = summary.get("alerts")
-    if al is not None:
+    if al is not None and al.get("backfill"):
+        b = al["backfill"]
+        lines.append(f"alerts: backfill as of {b['as_of']}: alerts unchanged, latest is {b['latest']}")
+    elif al is not None:
         sent = "; ".join(f"{k}: {v}" for k, v in al["delivery"].items()) or "no channel configured"
         lines.append(f"alerts: {al['active']} active, {al['events']} new or changed ({sent})")
     lines.append(f"warehouse: {settings.warehouse}")

@@ -141,6 +141,13 @@ create table if not exists alerts (
     notified_severity varchar
 );
 
+-- alert_state: the latest as-of date the alerts were evaluated at (one row). A run for an earlier date is a
+-- backfill: marts only, alerts unchanged and not announced.
+create table if not exists alert_state (
+    latest_as_of date not null,
+    evaluated_at timestamp with time zone not null
+);
+
 -- alert_outbox: each notification to each channel; undelivered ones are retried on the next run.
 create table if not exists alert_outbox (
     alert_key varchar not null,
