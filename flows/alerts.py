@@ -2,7 +2,13 @@
 
 An alert is announced when it is new, when it escalates (warning -> critical), and once when it resolves; not every
 night. Each announcement is queued in `alert_outbox` per channel and delivered as one digest message per channel;
-a channel that is down keeps its messages queued for the next run and never fails the run.
+a channel that is down keeps its messages queued for the next run and never fails the run. A channel is told every
+active alert once: one configured after an alert was raised gets it (event `active`, 未解除) on its first run.
+
+A digest always fits its channel's size limit (channels.py): most severe first, then the largest amount, then by
+key; lines are added while they fit, then "另有 N 条，详见 …". When the channel accepts it, every event it stands
+for is delivered (the ones not listed are in the alerts table and the workbooks' 异常明细 sheet; email attaches the
+full list as CSV).
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
-from flows.channels import ChannelError
+from flows.channels import ChannelError, cut_to_fit
 from flows.warehouse import sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
@@ -30,7 +37,8 @@ KIND_ZH = {
     "exception": "数据异常",
     "run_failed": "夜间任务失败",
 }
-EVENT_ZH = {"new": "新增", "escalated": "升级", "resolved": "已解除"}
+EVENT_ZH = {"new": "新增", "escalated": "升级", "resolved": "已解除", "active": "未解除"}
+MORE_ZH = "另有 {n} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
 _ACCOUNT = re.compile(r"(?<!\d)(\d{4})\d{7,22}(\d{4})(?!\d)")
 
 
@@ -163,8 +171,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, keys: list[str], now: dt.datetime) 
     ]
 
 
-def queue(con: duckdb.DuckDBPyConnection, events: list[dict], settings: AlertSettings, now: dt.datetime) -> None:
-    """One outbox row per event and channel, in one insert."""
+def queue(
+    con: duckdb.DuckDBPyConnection, events: list[dict], settings: AlertSettings, now: dt.datetime, channels=None
+) -> None:
+    """One outbox row per event and channel (all configured ones unless ``channels`` is given), in one insert."""
     rows = [
         (
             e["alert_key"],
@@ -175,7 +185,7 @@ def queue(con: duckdb.DuckDBPyConnection, events: list[dict], settings: AlertSet
             e["message"],
         )
         for e in events
-        for channel in settings.channels
+        for channel in (settings.channels if channels is None else channels)
     ]
     if not rows:
         return
@@ -192,27 +202,86 @@ def queue(con: duckdb.DuckDBPyConnection, events: list[dict], settings: AlertSet
         con.unregister("alert_outbox_new")
 
 
+def catch_up(con: duckdb.DuckDBPyConnection, settings: AlertSettings, now: dt.datetime) -> None:
+    """Queue, per channel, the active alerts it has never been told about (no outbox row for it: raised before the
+    channel was configured) as `active` (未解除), once; after that it gets only changes."""
+    for channel in settings.channels:
+        rows = con.execute(
+            "select alert_key, kind, severity, message from alerts as a where status = 'active' and not exists"
+            " (select 1 from alert_outbox as o where o.channel = ? and o.alert_key = a.alert_key) order by alert_key",
+            [channel.name],
+        ).fetchall()
+        events = [
+            {"alert_key": k, "kind": kind, "severity": sev, "event": "active", "message": m} for k, kind, sev, m in rows
+        ]
+        queue(con, events, settings, now, channels=[channel])
+
+
+@dataclass(frozen=True)
+class Digest:
+    title: str
+    body: str
+    shown: int  # events listed in the body; the others are counted in its last line ("另有 N 条")
+    total: int
+
+
+def build_digest(title: str, events: list[dict], limit: int | None, measure: Callable[[str, str], int]) -> Digest:
+    """The digest of ``events`` (in the order given) whose ``measure(title, body)`` is at most ``limit`` bytes: every
+    event while they fit, else the first ones that fit and "另有 N 条，详见 …" (which fits too). A single event too
+    long for the limit is itself cut ("…"). ``measure`` is additive over lines (bytes, JSON-escaped or not)."""
+    lines = [f"- {e['title']} {e['text']}" for e in events]
+    body = "\n".join(lines)
+    if limit is None or measure(title, body) <= limit:
+        return Digest(title, body, len(lines), len(lines))
+    base = measure(title, "")
+
+    def cost(line: str) -> int:  # the bytes a line and its newline add
+        return measure(title, line + "\n") - base
+
+    reserve = cost(MORE_ZH.format(n=len(lines)))  # the widest "另有 N 条" line
+    budget = limit - base - reserve
+    shown: list[str] = []
+    for line in lines:
+        c = cost(line)
+        if c > budget:
+            if not shown:  # one event alone too long: cut it, so every message lists at least one
+                shown.append(cut_to_fit(line, budget, cost))
+            break
+        shown.append(line)
+        budget -= c
+    while True:
+        more = [MORE_ZH.format(n=len(lines) - len(shown))] if len(shown) < len(lines) else []
+        body = "\n".join([*shown, *more])
+        if measure(title, body) <= limit or not shown:
+            return Digest(title, body, len(shown), len(lines))
+        shown.pop()  # never needed when measure is additive; a safety net, not a loop that runs
+
+
 def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.date, now: dt.datetime) -> dict:
-    """Send every undelivered announcement, one digest per channel; returns {channel: 'sent n' | error}."""
+    """Send every undelivered announcement, one digest per channel within its size limit; returns
+    {channel: 'sent n' | 'sent n (k listed)' | 'failed: …' | 'nothing new'}."""
     result = {}
     for channel in settings.channels:
         pending = con.execute(
-            "select rowid, alert_key, event, severity, title, body from alert_outbox"
-            " where channel = ? and delivered_at is null order by created_at, alert_key",
+            "select o.rowid, o.alert_key, o.event, o.severity, o.title, o.body from alert_outbox as o"
+            " left join alerts as a on o.alert_key = a.alert_key"
+            f" where o.channel = ? and o.delivered_at is null order by {_rank_sql('o.severity')} desc,"
+            " a.amount desc nulls last, o.alert_key, o.created_at",
             [channel.name],
         ).fetchall()
         if not pending:
+            result[channel.name] = "nothing new"
             continue
         counts: dict[str, int] = {}
         for _, _, event, *_ in pending:
             counts[event] = counts.get(event, 0) + 1
         summary = "，".join(f"{EVENT_ZH[k]} {v} 条" for k, v in counts.items())
         title = f"【预算执行预警】截至 {as_of}：{summary}"
-        body = "\n".join(f"- {t} {b}" for _, _, _, _, t, b in pending)
         events = [{"alert_key": k, "event": ev, "severity": s, "title": t, "text": b} for _, k, ev, s, t, b in pending]
+        digest = build_digest(title, events, channel.limit, channel.measure)
         ids = [r[0] for r in pending]
         try:
-            channel.send(title, body, events)
+            channel.send(title, digest.body, events, omitted=digest.total - digest.shown)
         except ChannelError as e:
             log.warning("alert channel %s: %s (kept for the next run)", channel.name, e)
             con.execute(
@@ -233,7 +302,8 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.d
             " (select unnest(?::varchar[]))",
             [now, keys],
         )
-        result[channel.name] = f"sent {len(pending)}"
+        listed = "" if digest.shown == digest.total else f" ({digest.shown} listed)"
+        result[channel.name] = f"sent {len(pending)}{listed}"
     return result
 
 
@@ -248,6 +318,7 @@ def raise_and_notify(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: A
         active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]
         return {"events": 0, "active": active, "delivery": {}, "backfill": {"as_of": as_of, "latest": latest}}
     events = evaluate(con, as_of, settings, now)
+    catch_up(con, settings, now)
     delivery = deliver(con, settings, as_of, now)
     active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]
     return {"events": len(events), "active": active, "delivery": delivery}

@@ -1,19 +1,38 @@
-"""Alert channels. Each has a name and ``send(title, body, events)``; a failure raises ChannelError.
+"""Alert channels. Each has a name, ``send(title, body, events, omitted=0)`` (a failure raises ChannelError), a size
+limit ``limit`` (bytes, or None) and ``measure(title, body)``: the bytes of what the receiving end limits.
 
 Secrets (webhook URLs with tokens, SMTP passwords) are read from environment variables named in the config, at send
 time, never stored in the config file or the warehouse.
+
+Size limits of the group robots (UTF-8 bytes), as their answers from the real services show:
+- WeCom (企业微信) markdown ``content``: at most 4096 bytes (developer.work.weixin.qq.com/document/path/91770,
+  "markdown内容，最长不超过4096个字节，必须是utf8编码"); over it the robot answers HTTP 200 with
+  ``{"errcode": 40058, "errmsg": "markdown.content exceed max length 4096. invalid Request Parameter, ..."}``
+  (reported in github.com/dromara/domain-admin/issues/82 and github.com/RayWangQvQ/BiliBiliToolPro/issues/702).
+- DingTalk (钉钉) custom robot: the request body at most 20000 bytes; over it the answer is
+  ``{"errcode": 460101, "errmsg": "message too long, exceed 20000 bytes"}`` (github.com/Le0nsec/SecCrawler/issues/12,
+  github.com/timonwong/prometheus-webhook-dingtalk/issues/30; elsewhere "body 大小不合法;请保持大小在 20000bytes 以内",
+  github.com/ZhuLinsen/daily_stock_analysis/issues/61). So for DingTalk the whole JSON body is measured.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import smtplib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr
+
+WECOM_MARKDOWN_MAX_BYTES = 4096
+DINGTALK_BODY_MAX_BYTES = 20000
+EMAIL_BODY_MAX_BYTES = 20000  # a readable mail; the full list goes along as a CSV attachment
+ELLIPSIS = "…"
 
 
 class ChannelError(Exception):
@@ -29,8 +48,27 @@ def _secret(value: str | None, env: str | None, what: str) -> str | None:
     return value
 
 
+def _encode(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def cut_to_fit(text: str, budget: int, measure: Callable[[str], int]) -> str:
+    """The longest prefix of ``text`` (plus "…") whose ``measure`` is at most ``budget``; text itself when it fits.
+    ``measure`` grows with the text (bytes), so a binary search over the length finds it."""
+    if measure(text) <= budget:
+        return text
+    lo, hi = 0, len(text)  # measure(text[:lo] + ELLIPSIS) <= budget is kept true for lo (or lo == 0)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if measure(text[:mid] + ELLIPSIS) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + ELLIPSIS
+
+
 def _post_json(url: str, payload: dict, timeout: float) -> bytes:
-    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    data = _encode(payload)
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json; charset=utf-8"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -47,8 +85,16 @@ class WebhookChannel:
     url: str | None = None
     url_env: str | None = None
     timeout: float = 10.0
+    max_bytes: int | None = None  # limit on "text" (UTF-8 bytes); "events" always lists every event
 
-    def send(self, title: str, body: str, events: list[dict]) -> None:
+    @property
+    def limit(self) -> int | None:
+        return self.max_bytes
+
+    def measure(self, title: str, body: str) -> int:
+        return len(body.encode("utf-8"))
+
+    def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
         url = _secret(self.url, self.url_env, self.name)
         _post_json(url, {"title": title, "text": body, "events": events}, self.timeout)
 
@@ -62,15 +108,31 @@ class RobotChannel:
     url: str | None = None
     url_env: str | None = None
     timeout: float = 10.0
+    max_bytes: int | None = None  # None: the robot's own limit (wecom 4096 bytes of markdown, dingtalk 20000 of body)
 
-    def send(self, title: str, body: str, events: list[dict]) -> None:
-        url = _secret(self.url, self.url_env, self.name)
+    @property
+    def limit(self) -> int:
+        if self.max_bytes is not None:
+            return self.max_bytes
+        return DINGTALK_BODY_MAX_BYTES if self.flavor == "dingtalk" else WECOM_MARKDOWN_MAX_BYTES
+
+    def _payload(self, title: str, body: str) -> dict:
         text = f"### {title}\n{body}"
         if self.flavor == "dingtalk":
-            payload = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
-        else:
-            payload = {"msgtype": "markdown", "markdown": {"content": text}}
-        raw = _post_json(url, payload, self.timeout)
+            return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+        return {"msgtype": "markdown", "markdown": {"content": text}}
+
+    def measure(self, title: str, body: str) -> int:
+        """What the robot counts: WeCom the markdown content, DingTalk the whole request body (UTF-8 bytes)."""
+        if self.flavor == "dingtalk":
+            return len(_encode(self._payload(title, body)))
+        return len(f"### {title}\n{body}".encode())
+
+    def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
+        url = _secret(self.url, self.url_env, self.name)
+        # the digest already fits (alerts.build_digest); this guards any other caller (a failed run's direct message)
+        body = cut_to_fit(body, self.limit, lambda b: self.measure(title, b))
+        raw = _post_json(url, self._payload(title, body), self.timeout)
         try:
             answer = json.loads(raw or b"{}")
         except ValueError:
@@ -93,15 +155,27 @@ class EmailChannel:
     username_env: str | None = None
     password_env: str | None = None
     timeout: float = 10.0
+    max_bytes: int | None = EMAIL_BODY_MAX_BYTES  # body text; when it cannot list everything, a CSV has the full list
 
-    def send(self, title: str, body: str, events: list[dict]) -> None:
+    @property
+    def limit(self) -> int | None:
+        return self.max_bytes
+
+    def measure(self, title: str, body: str) -> int:
+        return len(body.encode("utf-8"))
+
+    def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
         if not self.to:
             raise ChannelError(f"{self.name}: no recipients (to = [...])")
         msg = EmailMessage()
         msg["Subject"] = title
         msg["From"] = formataddr(("预算执行监测", self.sender))
         msg["To"] = ", ".join(self.to)
-        msg.set_content(body, charset="utf-8")
+        msg.set_content(body + ("\n\n完整清单见附件 预警明细.csv" if omitted else ""), charset="utf-8")
+        if omitted:
+            msg.add_attachment(
+                events_csv(events), maintype="text", subtype="csv", filename="预警明细.csv", params={"charset": "utf-8"}
+            )
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:
@@ -112,6 +186,15 @@ class EmailChannel:
                 smtp.send_message(msg)
         except (smtplib.SMTPException, OSError) as e:
             raise ChannelError(f"SMTP {self.host}:{self.port}: {e}") from e
+
+
+def events_csv(events: list[dict]) -> bytes:
+    """Every event of a digest as CSV, UTF-8 with BOM (Excel opens it with the Chinese intact)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["标题", "内容", "告警键"])
+    w.writerows([e["title"], e["text"], e["alert_key"]] for e in events)
+    return buf.getvalue().encode("utf-8-sig")
 
 
 CHANNEL_TYPES = {"webhook": WebhookChannel, "robot": RobotChannel, "email": EmailChannel}
