@@ -100,7 +100,8 @@ def test_sample_alerts_as_of_june_are_exactly_the_readme_ones(sample_raw, tmp_pa
     # the same data again: nothing new is sent
     http_server.received.clear()
     result = run(sample_raw, wh, JUNE, settings)
-    assert result["events"] == 0 and result["delivery"] == {}
+    assert result["events"] == 0
+    assert result["delivery"] == {"hook": "nothing new", "wecom": "nothing new", "mail": "nothing new"}
     assert http_server.received == [] and len(smtp_server.messages) == 1
 
 
@@ -211,8 +212,8 @@ def test_robot_digests_fit_the_robots_limits_end_to_end(tmp_path, wecom_robot, d
     (email,) = smtp_server.messages
     parsed = message_from_bytes(email.content, policy=default_policy)
     (attachment,) = list(parsed.iter_attachments())
-    data = attachment.get_content()
-    data = data if isinstance(data, bytes) else data.encode("utf-8")
+    assert attachment.get_filename() == "预警明细.csv"
+    data = attachment.get_payload(decode=True)
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert len(rows) == n + 1 and not FULL_ACCOUNT.search(data.decode("utf-8-sig"))
@@ -220,10 +221,12 @@ def test_robot_digests_fit_the_robots_limits_end_to_end(tmp_path, wecom_robot, d
 
 def test_a_single_event_longer_than_the_limit_is_itself_cut():
     events = [{"alert_key": "k", "severity": "fatal", "title": "[严重]数据异常新增", "text": "长" * 5000}]
-    digest = alerts.build_digest("【预算执行预警】", events, 4096, lambda title, body: len(f"### {title}\n{body}".encode()))
+    digest = alerts.build_digest(
+        "【预算执行预警】", events, 4096, lambda title, body: len(f"### {title}\n{body}".encode())
+    )
     assert len(f"### {digest.title}\n{digest.body}".encode()) <= 4096
     assert digest.body.startswith("- [严重]数据异常新增 长") and digest.body.endswith("…")
-    assert digest.shown == 1
+    assert digest.shown == 1 and "另有" not in digest.body
 
 
 def test_a_backfill_leaves_the_alerts_alone(sample_raw, tmp_path, http_server):
@@ -280,7 +283,10 @@ def test_a_resolved_alert_keeps_the_date_it_last_held(sample_raw, tmp_path):
     late.rename(aside)
     wh = tmp_path / "w.duckdb"
     run(sample_raw, wh, night1, AlertSettings())
-    orphan = "select alert_key, status, as_of, resolved_at is not null from alerts where pay_cert_no = 'refund_orphan:PV2025000104'"
+    orphan = (
+        "select alert_key, status, as_of, resolved_at is not null from alerts"
+        " where pay_cert_no = 'refund_orphan:PV2025000104'"
+    )
     ((key, status, as_of, resolved),) = query(wh, orphan)
     assert (status, as_of, resolved) == ("active", night1, False)
     aside.rename(late)

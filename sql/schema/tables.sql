@@ -151,7 +151,7 @@ create table if not exists alert_state (
 -- alert_outbox: each notification to each channel; undelivered ones are retried on the next run.
 create table if not exists alert_outbox (
     alert_key varchar not null,
-    event varchar not null,  -- new | escalated | resolved
+    event varchar not null,  -- new | escalated | resolved | active (told to a channel added later)
     severity varchar not null,
     channel varchar not null,
     title varchar not null,
