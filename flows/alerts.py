@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -17,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from flows.channels import ChannelError
+from flows.formatting import mask_accounts
 from flows.warehouse import sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
@@ -31,12 +31,6 @@ KIND_ZH = {
     "run_failed": "夜间任务失败",
 }
 EVENT_ZH = {"new": "新增", "escalated": "升级", "resolved": "已解除"}
-_ACCOUNT = re.compile(r"(?<!\d)(\d{4})\d{7,22}(\d{4})(?!\d)")
-
-
-def mask_accounts(text: str) -> str:
-    """Never show a full account number: 6222020200112233445 -> 6222***********3445 (15+ digit runs)."""
-    return _ACCOUNT.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 8) + m.group(2), text)
 
 
 @dataclass

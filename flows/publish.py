@@ -25,7 +25,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from flows import warehouse
+from flows.formatting import CENT, fmt_wan, half_up, wan
 from flows.publish_worker import Workers
 
 log = logging.getLogger("treasury_recon.publish")
 
 WAN = Decimal("10000")
-CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 TENTH = Decimal("0.1")
 ZERO = Decimal("0.00")
@@ -86,32 +86,6 @@ SOURCE_KIND_NAMES = {"payments": "支付明细", "refunds": "退回通知", "bud
 # Exact arithmetic
 
 
-def half_up(value: Fraction | Decimal | int, quantum: Decimal) -> Decimal:
-    """``value`` rounded half away from zero (四舍五入) to ``quantum`` (e.g. Decimal("0.01")), exactly.
-
-    A Decimal (or int) rounds with ``quantize``/ROUND_HALF_UP, exact for DECIMAL(18,2) amounts (at most 18 digits,
-    inside the context's 28): one call per money cell of a workbook. A Fraction (a rate) by integer arithmetic.
-    """
-    if isinstance(value, int):
-        value = Decimal(value)
-    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 24:
-        return value.quantize(quantum, rounding=ROUND_HALF_UP) + 0  # "+ 0" turns -0.00 into 0.00
-    exact = Fraction(value)
-    step = Fraction(quantum)
-    units, rest = divmod(abs(exact), step)
-    if rest * 2 >= step:
-        units += 1
-    result = Decimal(int(units)) * quantum
-    return -result if exact < 0 and units else result + 0
-
-
-def wan(yuan: Decimal | int | None) -> Decimal | None:
-    """Yuan -> 万元, half-up to 0.01 万元 (moving the point four places is exact)."""
-    if yuan is None:
-        return None
-    return half_up(Decimal(yuan).scaleb(-4) if isinstance(yuan, int | Decimal) else Fraction(yuan) / 10000, CENT)
-
-
 def rate(num: Decimal | None, den: Decimal | None) -> Fraction | None:
     """The exact fraction num / den; None when the denominator is 0 or missing."""
     if num is None or den is None or den == 0:
@@ -132,11 +106,6 @@ def score(weight: Decimal, num: Decimal | None, den: Decimal | None) -> Decimal 
         return None
     points = min(max(Fraction(weight) * r, Fraction(0)), Fraction(weight))
     return half_up(points, CENT)
-
-
-def fmt_wan(yuan: Decimal | None) -> str:
-    v = wan(yuan)
-    return "—" if v is None else f"{v:,.2f}"
 
 
 def fmt_pct(num: Decimal | None, den: Decimal | None) -> str:
