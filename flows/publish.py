@@ -39,6 +39,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from flows import warehouse
+from flows.alerts import AlertSettings
 from flows.formatting import CENT, fmt_wan, half_up, wan
 from flows.publish_worker import Workers
 
@@ -50,8 +51,6 @@ TENTH = Decimal("0.1")
 ZERO = Decimal("0.00")
 
 DEFAULT_WEIGHT = Decimal("10")
-BEHIND_WARNING_PP = Decimal("5")
-BEHIND_CRITICAL_PP = Decimal("15")
 
 MARTS = ("execution_by_project", "execution_by_unit", "execution_by_quarter", "carryover_squeeze", "exceptions")
 
@@ -106,11 +105,6 @@ def score(weight: Decimal, num: Decimal | None, den: Decimal | None) -> Decimal 
         return None
     points = min(max(Fraction(weight) * r, Fraction(0)), Fraction(weight))
     return half_up(points, CENT)
-
-
-def fmt_pct(num: Decimal | None, den: Decimal | None) -> str:
-    r = rate3(num, den)
-    return "—" if r is None else f"{(r * 100).quantize(TENTH)}%"
 
 
 def _dec(value: Any) -> Decimal:
@@ -688,18 +682,43 @@ def _name(code: str | None, name: str | None) -> str:
     return name or code or "—"
 
 
-def _exact_gap_pp(q: dict[str, Any]) -> Fraction | None:
-    r = rate(_dec(q["plan_cum"]) - _dec(q["paid_cum"]), q["cur_amt"])
-    return None if r is None else r * 100
+def fmt_rate_pct(pct: Decimal | None) -> str:
+    """A rate the marts computed in percent (execution_rate_pct: 34.5) as text: "34.5%"; "—" when undefined."""
+    return "—" if pct is None else f"{Decimal(pct):.1f}%"
+
+
+def behind_thresholds(warning_pp: Decimal | None = None, critical_pp: Decimal | None = None) -> tuple[Decimal, Decimal]:
+    """The behind-plan thresholds in percentage points: the configured ones, else the AlertSettings defaults (the
+    one source for alerts, sheets and the paragraph)."""
+    defaults = AlertSettings()
+    return (
+        Decimal(str(defaults.behind_warning_pp if warning_pp is None else warning_pp)),
+        Decimal(str(defaults.behind_critical_pp if critical_pp is None else critical_pp)),
+    )
+
+
+def _behind_by(q: dict[str, Any], pp: Decimal) -> bool:
+    """(plan_cum − paid_cum) ÷ cur_amt × 100 ≥ pp, judged on the exact amounts (as the alerts judge it)."""
+    cur = _dec(q["cur_amt"])
+    return cur > 0 and (_dec(q["plan_cum"]) - _dec(q["paid_cum"])) * 100 >= pp * cur
+
+
+def _funds_clause(budget_label: str, budget: Decimal, paid: Decimal, rate_label: str, pct: Decimal | None) -> str:
+    """ "<budget_label> X 万元，支出 Y 万元，<rate_label> Z%": a rate always right after what it divides."""
+    return f"{budget_label} {fmt_wan(budget)} 万元，支出 {fmt_wan(paid)} 万元，{rate_label} {fmt_rate_pct(pct)}"
 
 
 def funds_paragraph(
     data: UnitData,
     *,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    behind_warning_pp: Decimal | None = None,
+    behind_critical_pp: Decimal | None = None,
 ) -> str:
-    """The draft funds paragraph (资金情况说明), from the same numbers and rounding as the workbook."""
+    """The draft funds paragraph (资金情况说明), from the same numbers and rounding as the workbook.
+
+    Every rate is the marts' (execution_rate_pct, total_execution_rate_pct, gap_pp), written right after the two
+    amounts it divides, so a reader can check it; the behind-plan thresholds are the configured ones."""
+    warning_pp, critical_pp = behind_thresholds(behind_warning_pp, behind_critical_pp)
     u = data.unit
     cur, carry = _dec(u["cur_amt"]), _dec(u["carryover_amt"])
     paid_cur, paid_carry = _dec(u["paid_current"]), _dec(u["paid_carryover"])
@@ -707,24 +726,32 @@ def funds_paragraph(
     lines = [f"# 资金情况说明（草稿）：{data.agency_name} {data.fiscal_year} 年度，截至 {as_of}", ""]
 
     lines.append(
-        f"{_name(data.agency_code, data.agency_name)}{data.fiscal_year}年度预算资金总额 {fmt_wan(cur + carry)} 万元"
-        f"（其中当年财政拨款 {fmt_wan(cur)} 万元、上年结转 {fmt_wan(carry)} 万元），"
-        f"截至 {as_of} 实际支出 {fmt_wan(paid_cur + paid_carry)} 万元"
-        f"（其中当年财政拨款支出 {fmt_wan(paid_cur)} 万元、上年结转资金支出 {fmt_wan(paid_carry)} 万元），"
-        f"预算执行率 {fmt_pct(paid_cur, cur)}（当年财政拨款支出 ÷ 全年预算数），"
-        f"含上年结转资金的总体执行率 {fmt_pct(paid_cur + paid_carry, cur + carry)}。"
+        f"{_name(data.agency_code, data.agency_name)}{data.fiscal_year}年度预算资金截至 {as_of} 的执行情况："
+        + _funds_clause("当年财政拨款", cur, paid_cur, "执行率", u.get("execution_rate_pct"))
+        + "（当年财政拨款支出 ÷ 全年预算数）；"
+        + _funds_clause(
+            "含上年结转的资金总额", cur + carry, paid_cur + paid_carry, "总体执行率", u.get("total_execution_rate_pct")
+        )
+        + f"；其中上年结转资金 {fmt_wan(carry)} 万元，已支出 {fmt_wan(paid_carry)} 万元。"
     )
     lines.append("")
 
     if data.projects:
         parts = []
         for p in data.projects:
-            text = (
-                f"{_name(p['pro_code'], p['pro_name'])}全年预算 {fmt_wan(p['cur_amt'])} 万元、"
-                f"支出 {fmt_wan(p['paid_current'])} 万元、执行率 {fmt_pct(p['paid_current'], p['cur_amt'])}"
+            p_cur, p_paid = _dec(p["cur_amt"]), _dec(p["paid_current"])
+            text = _name(p["pro_code"], p["pro_name"]) + _funds_clause(
+                "当年财政拨款", p_cur, p_paid, "执行率", p.get("execution_rate_pct")
             )
-            if _dec(p["carryover_amt"]) or _dec(p["paid_carryover"]):
-                text += f"，上年结转 {fmt_wan(p['carryover_amt'])} 万元、已支出 {fmt_wan(p['paid_carryover'])} 万元"
+            p_carry, p_paid_carry = _dec(p["carryover_amt"]), _dec(p["paid_carryover"])
+            if p_carry or p_paid_carry:
+                text += "，" + _funds_clause(
+                    "含上年结转的资金总额",
+                    p_cur + p_carry,
+                    p_paid + p_paid_carry,
+                    "总体执行率",
+                    p.get("total_execution_rate_pct"),
+                )
             parts.append(text)
         lines.append("分项目看：" + "；".join(parts) + "。")
     else:
@@ -767,25 +794,24 @@ def funds_paragraph(
         latest = max(q["quarter"] for q in complete)
         behind = []
         for q in complete:
-            if q["quarter"] != latest:
+            if q["quarter"] != latest or q["gap_pp"] is None or not _behind_by(q, warning_pp):
                 continue
-            gap = _exact_gap_pp(q)
-            if gap is None or gap < Fraction(behind_warning_pp):
-                continue
-            level = "（严重）" if gap >= Fraction(behind_critical_pp) else ""
+            level = "（严重）" if _behind_by(q, critical_pp) else ""
             behind.append(
-                f"{_name(q['pro_code'], q['pro_name'])}累计计划 {fmt_wan(q['plan_cum'])} 万元、"
-                f"累计支出 {fmt_wan(q['paid_cum'])} 万元，落后 {q['gap_pp']:.2f} 个百分点{level}"
+                f"{_name(q['pro_code'], q['pro_name'])}全年预算 {fmt_wan(q['cur_amt'])} 万元，"
+                f"累计计划 {fmt_wan(q['plan_cum'])} 万元、累计支出 {fmt_wan(q['paid_cum'])} 万元，"
+                f"落后 {q['gap_pp']:.2f} 个百分点{level}"
             )
         quarter = QUARTER_NAMES.get(latest, str(latest))
+        basis = "（落后百分点 =（累计计划 − 累计支出）÷ 全年预算 × 100）"
         if behind:
             lines.append(
-                f"用款计划进度：截至{quarter}末，{len(behind)} 个项目落后计划 {behind_warning_pp} 个百分点以上："
+                f"用款计划进度：截至{quarter}末，{len(behind)} 个项目落后计划 {warning_pp} 个百分点以上{basis}："
                 + "；".join(behind)
                 + "。"
             )
         else:
-            lines.append(f"用款计划进度：截至{quarter}末，没有项目落后用款计划 {behind_warning_pp} 个百分点以上。")
+            lines.append(f"用款计划进度：截至{quarter}末，没有项目落后用款计划 {warning_pp} 个百分点以上。")
     lines.append("")
     lines.append(
         f"（本段由 treasury-recon 根据截至 {as_of} 的数据生成，金额单位万元，四舍五入保留两位小数，"
@@ -885,8 +911,8 @@ def write_documents(
     data: UnitData,
     out_dir: Path,
     weight: Decimal,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    behind_warning_pp: Decimal | None = None,
+    behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
     """The workbook and the draft paragraph of one unit: pure Python, no warehouse (runs in a worker process when
     several units are published)."""
@@ -911,8 +937,8 @@ def publish_unit(
     out_dir: Path,
     *,
     weight: Decimal,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    behind_warning_pp: Decimal | None = None,
+    behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
     written = write_documents(data, out_dir, weight, behind_warning_pp, behind_critical_pp)
     return written + copy_marts(con, data, out_dir)
@@ -939,11 +965,13 @@ def publish_outputs(
     as_of: dt.date,
     *,
     weight: Decimal = DEFAULT_WEIGHT,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    alert_settings: AlertSettings | None = None,
     workers: int | None = None,
 ) -> list[Path]:
     """Write the workbook, draft paragraph and mart copies of every (unit, fiscal year) as of ``as_of``.
+
+    ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds the
+    paragraph judges by, the same ones the alerts use.
 
     Workbooks are built in ``workers`` processes (default: ``publish_workers``; flows/publish_worker.py) while
     this process reads the marts and writes their copies.
@@ -975,7 +1003,10 @@ def publish_outputs(
                 )
         shared = prepare(con, as_of)
         workers = publish_workers(len(units)) if workers is None else max(1, workers)
-        args = (Path(out_dir), weight, behind_warning_pp, behind_critical_pp)
+        warning_pp, critical_pp = behind_thresholds(
+            *((alert_settings.behind_warning_pp, alert_settings.behind_critical_pp) if alert_settings else ())
+        )
+        args = (Path(out_dir), weight, warning_pp, critical_pp)
         pool = Workers(workers) if workers > 1 and len(units) > 1 else None
         try:
             pending = []
