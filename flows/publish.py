@@ -40,7 +40,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from flows import warehouse
 from flows.alerts import AlertSettings
-from flows.formatting import CENT, fmt_wan, half_up, wan
+from flows.formatting import CENT, fmt_wan, half_up, mask_accounts, wan
 from flows.publish_worker import Workers
 
 log = logging.getLogger("treasury_recon.publish")
@@ -155,32 +155,58 @@ class UnitData:
         return sum((_dec(s["amount"]) for s in self.squeeze), ZERO)
 
 
-# Exceptions for a unit and year: its own, plus file-level findings that name no unit (and no other year).
+# Exceptions for a unit and year: its own, plus the file-level findings that name no unit (e.g. a totals row that
+# disagrees in a file of several units) of the files that carry the unit's rows (and of no other year). A row's
+# finding that names no unit (a refund of an unknown voucher) is the operator's.
+UNIT_FILES = "publish_unit_files"  # temp table: (agency_code, file_name) for every file that carries a unit's rows
 EXCEPTION_FILTER = (
     "as_of = ? and ((agency_code = ? and fiscal_year = ?)"
-    " or (agency_code is null and (fiscal_year is null or fiscal_year = ?)))"
+    " or (agency_code is null and source_row is null and (fiscal_year is null or fiscal_year = ?)"
+    f" and source_file in (select file_name from {UNIT_FILES} where agency_code = ?)))"
 )
 
 
 def _exception_params(as_of: dt.date, agency_code: str, fiscal_year: int) -> list[Any]:
-    return [as_of, agency_code, fiscal_year, fiscal_year]
+    return [as_of, agency_code, fiscal_year, fiscal_year, agency_code]
+
+
+# Free-text fields where an account number can appear (a rejected cell, a row's text, a finding's detail): masked
+# in every staff-facing output unless the config says otherwise ([publish] mask_accounts = false).
+MASKED_FIELDS = frozenset({"value", "message", "row_text", "detail", "evidence", "use_des", "error"})
+MASK_FUNCTION = "recon_mask_accounts"  # mask_accounts as a DuckDB function, for the mart copies
+
+
+def masked(rows: list[dict[str, Any]], mask: bool = True) -> list[dict[str, Any]]:
+    """The rows with account numbers masked in their free-text fields (``mask_accounts``); as they are if not mask."""
+    if not mask:
+        return rows
+    return [
+        {k: mask_accounts(v) if k in MASKED_FIELDS and isinstance(v, str) else v for k, v in row.items()}
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
 class Shared:
-    """What every unit's outputs show alike, read once per publish: rejected rows and the data sources."""
+    """Read once per publish: rejected rows and data sources by unit, and what belongs to no unit (the operator's).
 
-    rejected: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
+    Rows and files are a unit's only when they carry its rows; nothing of one unit is ever in another's outputs."""
+
+    rejected: dict[str, list[dict[str, Any]]]  # agency_code -> its rejected rows
+    sources: dict[str, list[dict[str, Any]]]  # agency_code -> the files that carry its rows
+    unassigned: list[dict[str, Any]]  # rejected rows whose unit cannot be read
+    all_sources: list[dict[str, Any]]  # every file, with ``agencies``: the units it carries
+    mask: bool = True
 
 
 VOUCHERS = "publish_vouchers"  # temp table: the vouchers the as-of date's squeeze and exceptions name
 
 
-def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Shared:
-    """Read once what all units share, and keep the few columns of the vouchers the squeeze and exception rows
-    name in a temp table (DuckDB keeps temp tables on a read-only connection), so that each unit joins that small
-    table instead of the whole ``payments`` view."""
+def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, mask: bool = True) -> Shared:
+    """Read once what the units' outputs need beyond their marts, and keep the few columns of the vouchers the
+    squeeze and exception rows name in a temp table (DuckDB keeps temp tables on a read-only connection), so that
+    each unit joins that small table instead of the whole ``payments`` view. A refund notice's file is its
+    original vouchers' unit's when the notice names no unit."""
     con.execute(
         f"create or replace temp table {VOUCHERS} as"
         " select p.pay_cert_no, any_value(p.pro_name) as pro_name, any_value(p.use_des) as use_des,"
@@ -190,13 +216,52 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Shared:
         " group by p.pay_cert_no",
         [as_of, as_of],
     )
-    rejected = _rows(
-        con,
-        'select source_file, source_row, "column", value, "check", message, row_text from rejected_rows'
-        ' order by source_file, source_row nulls first, "column"',
+    con.execute(
+        f"create or replace temp table {UNIT_FILES} as select distinct agency_code, file_name from ("
+        " select agency_code, source_file as file_name from raw_payments"
+        " union all select agency_code, source_file from raw_budget_lines"
+        " union all select coalesce(r.agency_code, v.agency_code), r.source_file from raw_refunds as r"
+        " left join raw_payments as v on r.ori_pay_cert_no = v.pay_cert_no"
+        " union all select agency_code, source_file from rejected_rows"
+        ") where agency_code is not null"
     )
-    sources = _rows(con, "select * from source_files order by file_name")
-    return Shared(rejected=rejected, sources=sources)
+    if mask:
+        try:
+            con.create_function(MASK_FUNCTION, mask_accounts, ["VARCHAR"], "VARCHAR")
+        except duckdb.NotImplementedException:
+            pass  # already there: a second publish on this connection
+    rejected = masked(
+        _rows(
+            con,
+            'select source_file, source_row, "column", value, "check", message, row_text, agency_code'
+            ' from rejected_rows order by source_file, source_row nulls first, "column"',
+        ),
+        mask,
+    )
+    by_unit: dict[str, list[dict[str, Any]]] = {}
+    for r in rejected:
+        if r["agency_code"] is not None:
+            by_unit.setdefault(r["agency_code"], []).append(r)
+    sources = masked(
+        _rows(
+            con,
+            "select s.*, (select string_agg(u.agency_code, ', ' order by u.agency_code) from"
+            f" {UNIT_FILES} as u where u.file_name = s.file_name) as agencies from source_files as s"
+            " order by s.file_name",
+        ),
+        mask,
+    )
+    unit_sources: dict[str, list[dict[str, Any]]] = {}
+    for code, file_name in con.execute(f"select agency_code, file_name from {UNIT_FILES} order by 1, 2").fetchall():
+        unit_sources.setdefault(code, []).append(file_name)
+    by_name = {s["file_name"]: s for s in sources}
+    return Shared(
+        rejected=by_unit,
+        sources={code: [by_name[f] for f in files if f in by_name] for code, files in unit_sources.items()},
+        unassigned=[r for r in rejected if r["agency_code"] is None],
+        all_sources=sources,
+        mask=mask,
+    )
 
 
 def load_unit(
@@ -221,15 +286,19 @@ def load_unit(
         " order by pro_code, quarter",
         key,
     )
-    data.squeeze = _rows(
-        con,
-        "select s.*, coalesce(b.pro_name, p.pro_name) as pro_name, p.use_des, p.contract_no"
-        " from carryover_squeeze as s"
-        " left join budget_lines as b"
-        " on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code"
-        f" left join {VOUCHERS} as p on s.pay_cert_no = p.pay_cert_no"
-        " where s.as_of = ? and s.agency_code = ? and s.fiscal_year = ? order by s.pro_code, s.pay_cert_no, s.rule",
-        key,
+    data.squeeze = masked(
+        _rows(
+            con,
+            "select s.*, coalesce(b.pro_name, p.pro_name) as pro_name, p.use_des, p.contract_no"
+            " from carryover_squeeze as s"
+            " left join budget_lines as b"
+            " on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code"
+            f" left join {VOUCHERS} as p on s.pay_cert_no = p.pay_cert_no"
+            " where s.as_of = ? and s.agency_code = ? and s.fiscal_year = ?"
+            " order by s.pro_code, s.pay_cert_no, s.rule",
+            key,
+        ),
+        shared.mask,
     )
     exceptions = _rows(
         con,
@@ -240,20 +309,21 @@ def load_unit(
         f" left join {VOUCHERS} as p on x.pay_cert_no = p.pay_cert_no",
         _exception_params(as_of, unit["agency_code"], unit["fiscal_year"]),
     )
-    data.exceptions = sorted(
-        exceptions,
-        key=lambda x: (
-            SEVERITY_ORDER.get(x["severity"], 9),
-            x["kind"],
-            x["pro_code"] or "",
-            x["pay_cert_no"] or "",
-            x["source_file"] or "",
-            x["source_row"] or 0,
-        ),
-    )
-    data.rejected = shared.rejected
-    data.sources = shared.sources
+    data.exceptions = sorted(masked(exceptions, shared.mask), key=_exception_order)
+    data.rejected = shared.rejected.get(unit["agency_code"], [])
+    data.sources = shared.sources.get(unit["agency_code"], [])
     return data
+
+
+def _exception_order(x: dict[str, Any]) -> tuple:
+    return (
+        SEVERITY_ORDER.get(x["severity"], 9),
+        x["kind"],
+        x["pro_code"] or "",
+        x["pay_cert_no"] or "",
+        x["source_file"] or "",
+        x["source_row"] or 0,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -562,11 +632,12 @@ def _loaded_at(r: dict[str, Any]) -> str | None:
     return str(value)
 
 
-def sheet_sources(ws: Worksheet, data: UnitData) -> None:
+def sheet_sources(ws: Worksheet, data: UnitData, *, with_agencies: bool = False) -> None:
     as_of = data.as_of
     cols = [
         Col("截至日期", lambda r: as_of, "date"),
         Col("文件", _get("file_name")),
+        *([Col("涉及单位", lambda r: r.get("agencies") or "（无法识别）")] if with_agencies else []),
         Col("类型", lambda r: SOURCE_KIND_NAMES.get(r["kind"], r["kind"])),
         Col("状态", _get("status")),
         Col("读取行数", _get("rows_read"), "int"),
@@ -859,8 +930,9 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder: Path) -> list[Path]:
-    """CSV (UTF-8 with BOM) and Parquet copies of one mart for the unit, year and as-of date, via DuckDB COPY."""
+def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder: Path, mask: bool = True) -> list[Path]:
+    """CSV (UTF-8 with BOM) and Parquet copies of one mart for the unit, year and as-of date, via DuckDB COPY;
+    account numbers in free-text columns masked when ``mask`` (needs ``prepare(con, as_of, mask=True)`` first)."""
     if mart == "exceptions":
         where, params = EXCEPTION_FILTER, _exception_params(data.as_of, data.agency_code, data.fiscal_year)
     else:
@@ -871,7 +943,11 @@ def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder:
     columns = con.execute(f"describe select * from {_ident(mart)}").fetchall()
     order = ", ".join(_ident(c[0]) for c in columns if c[0] in ("pro_code", "quarter", "pay_cert_no", "kind"))
     order_by = f" order by {order}" if order else ""
-    plain = f"select * from {_ident(mart)} where {where}{order_by}"
+    shown = ", ".join(
+        f"{MASK_FUNCTION}({_ident(name)}) as {_ident(name)}" if mask and name in MASKED_FIELDS else _ident(name)
+        for name, *_ in columns
+    )
+    plain = f"select {shown} from {_ident(mart)} where {where}{order_by}"
     # For the CSV only: text Excel would evaluate (=, +, -, @ first) gets a leading apostrophe. Parquet is exact.
     guarded = ", ".join(
         f"case when regexp_matches({_ident(name)}, '{CSV_UNSAFE_PREFIX}') then '''' || {_ident(name)}"
@@ -880,7 +956,7 @@ def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder:
         else _ident(name)
         for name, dtype, *_ in columns
     )
-    csv_select = f"select {guarded} from {_ident(mart)} where {where}{order_by}"
+    csv_select = f"select {guarded} from ({plain})"
     stem = f"{mart}_{data.as_of.isoformat()}"
 
     def write_parquet(tmp: Path) -> None:
@@ -926,9 +1002,42 @@ def write_documents(
     ]
 
 
-def copy_marts(con: duckdb.DuckDBPyConnection, data: UnitData, out_dir: Path) -> list[Path]:
+def copy_marts(con: duckdb.DuckDBPyConnection, data: UnitData, out_dir: Path, mask: bool = True) -> list[Path]:
     folder = unit_folder(data, out_dir) / "marts"
-    return [path for mart in MARTS for path in copy_mart(con, mart, data, folder)]
+    return [path for mart in MARTS for path in copy_mart(con, mart, data, folder, mask)]
+
+
+OPERATOR_FOLDER = "operator"
+
+
+def write_operator_report(con: duckdb.DuckDBPyConnection, shared: Shared, as_of: dt.date, out_dir: Path) -> Path:
+    """One report per as-of date for the operator, never in a unit's folder: the rejected rows whose unit cannot be
+    read, the findings that name no unit, and every file with the units whose rows it carries."""
+    exceptions = _rows(
+        con,
+        "select x.*, p.pro_name from exceptions as x"
+        f" left join {VOUCHERS} as p on x.pay_cert_no = p.pay_cert_no"
+        " where x.as_of = ? and x.agency_code is null",
+        [as_of],
+    )
+    data = UnitData(
+        as_of=as_of,
+        unit={"agency_code": OPERATOR_FOLDER, "fiscal_year": as_of.year},
+        exceptions=sorted(masked(exceptions, shared.mask), key=_exception_order),
+        rejected=shared.unassigned,
+        sources=shared.all_sources,
+    )
+    wb = Workbook()
+    wb.remove(wb.active)
+    for style in _named_styles():
+        wb.add_named_style(style)
+    sheet_rejected(wb.create_sheet("校验失败（单位不明）"), data)
+    sheet_exceptions(wb.create_sheet("异常（单位不明）"), data)
+    sheet_sources(wb.create_sheet("数据来源（全部文件）"), data, with_agencies=True)
+    wb.properties.creator = "treasury-recon"
+    wb.properties.title = f"运维报告：无法归属到预算单位的数据（截至 {as_of.isoformat()}）"
+    path = Path(out_dir) / OPERATOR_FOLDER / f"运维报告_{as_of.isoformat()}.xlsx"
+    return write_atomic(path, lambda tmp: wb.save(tmp))
 
 
 def publish_unit(
@@ -966,12 +1075,15 @@ def publish_outputs(
     *,
     weight: Decimal = DEFAULT_WEIGHT,
     alert_settings: AlertSettings | None = None,
+    mask: bool = True,
     workers: int | None = None,
 ) -> list[Path]:
     """Write the workbook, draft paragraph and mart copies of every (unit, fiscal year) as of ``as_of``.
 
     ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds the
-    paragraph judges by, the same ones the alerts use.
+    paragraph judges by, the same ones the alerts use. ``mask`` (the config's [publish] mask_accounts) masks
+    account numbers in every output (the warehouse keeps them exact). Rows and findings that belong to no unit go
+    to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
 
     Workbooks are built in ``workers`` processes (default: ``publish_workers``; flows/publish_worker.py) while
     this process reads the marts and writes their copies.
@@ -1001,7 +1113,7 @@ def publish_outputs(
                     f"the warehouse has no marts as of {as_of.isoformat()}: reconcile that date first"
                     f" (as-of dates present: {', '.join(d.isoformat() for d in dates) or 'none'})"
                 )
-        shared = prepare(con, as_of)
+        shared = prepare(con, as_of, mask)
         workers = publish_workers(len(units)) if workers is None else max(1, workers)
         warning_pp, critical_pp = behind_thresholds(
             *((alert_settings.behind_warning_pp, alert_settings.behind_critical_pp) if alert_settings else ())
@@ -1013,7 +1125,8 @@ def publish_outputs(
             for unit in units:
                 data = load_unit(con, unit, as_of, shared)
                 documents = pool.submit(data, *args) if pool else write_documents(data, *args)
-                pending.append((data, documents, copy_marts(con, data, Path(out_dir))))  # DuckDB meanwhile
+                pending.append((data, documents, copy_marts(con, data, Path(out_dir), mask)))  # DuckDB meanwhile
+            operator_report = write_operator_report(con, shared, as_of, Path(out_dir))
             built = pool.results() if pool else {}
         finally:
             if pool:
@@ -1022,4 +1135,5 @@ def publish_outputs(
             paths = (built[documents] if pool else documents) + marts
             log.info("published %s %s as of %s: %d files", data.agency_code, data.fiscal_year, as_of, len(paths))
             written.extend(paths)
+        written.append(operator_report)
     return written

@@ -499,8 +499,9 @@ def test_mart_copies(published):
 
 def test_paths_written_and_no_temporary_files(published):
     for as_of, paths in published["paths"].items():
-        assert len(paths) == 2 + 2 * len(publish.MARTS)
+        assert len(paths) == 2 + 2 * len(publish.MARTS) + 1  # the unit's files and the operator report
         assert all(p.is_file() for p in paths)
+        assert paths[-1] == published["out"] / "operator" / f"运维报告_{as_of}.xlsx"
         names = {p.name for p in paths}
         assert f"预算执行_{UNIT}_2025_{as_of}.xlsx" in names
         assert f"资金情况说明_{UNIT}_2025_{as_of}.md" in names
@@ -653,7 +654,7 @@ def test_worker_processes_write_the_same_outputs(tmp_path):
     two = publish.publish_outputs(wh, tmp_path / "two", DEC31, workers=2)
     rel_one = [p.relative_to(tmp_path / "one") for p in one]
     assert rel_one == [p.relative_to(tmp_path / "two") for p in two]  # same files, same order (unit by unit)
-    assert len({r.parts[0] for r in rel_one}) == 4
+    assert len({r.parts[0] for r in rel_one}) == 4 + 1  # four units and the operator report
     for rel in rel_one:
         a, b = tmp_path / "one" / rel, tmp_path / "two" / rel
         if rel.suffix == ".xlsx":
