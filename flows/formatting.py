@@ -45,9 +45,10 @@ def fmt_wan(yuan: Decimal | None) -> str:
     return "—" if v is None else f"{v:,.2f}"
 
 
-_ACCOUNT = re.compile(r"(?<!\d)(\d{4})\d{7,22}(\d{4})(?!\d)")
+_ACCOUNT = re.compile(r"(?<!\d)(\d{4})\d{7,}(\d{4})(?!\d)")
 
 
 def mask_accounts(text: str) -> str:
-    """Never show a full account number: 6222020200112233445 -> 6222***********3445 (15+ digit runs)."""
+    """Never show a full account number: 6222020200112233445 -> 6222***********3445 (runs of 15 or more digits,
+    however long: a rejected 31-digit value too; 12-digit project codes stay)."""
     return _ACCOUNT.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 8) + m.group(2), text)
