@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from flows.channels import ChannelError, cut_to_fit
+from flows.formatting import mask_accounts
 from flows.warehouse import sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
@@ -39,12 +39,6 @@ KIND_ZH = {
 }
 EVENT_ZH = {"new": "新增", "escalated": "升级", "resolved": "已解除", "active": "未解除"}
 MORE_ZH = "另有 {n} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
-_ACCOUNT = re.compile(r"(?<!\d)(\d{4})\d{7,22}(\d{4})(?!\d)")
-
-
-def mask_accounts(text: str) -> str:
-    """Never show a full account number: 6222020200112233445 -> 6222***********3445 (15+ digit runs)."""
-    return _ACCOUNT.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 8) + m.group(2), text)
 
 
 @dataclass

@@ -205,6 +205,7 @@ def serve(settings, cron: str | None = None) -> int:
 
 def format_summary(settings, summary: dict, as_of: dt.date) -> str:
     from flows import warehouse
+    from flows.formatting import fmt_wan
 
     lines = [
         f"run {summary['run_id']} as of {as_of}",
@@ -221,9 +222,9 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
         for fy, code, name, cur, paid, pct, co, paid_co, unb in units:
             rate = f"{pct}%" if pct is not None else "n/a"
             lines.append(
-                f"unit {code} {name} {fy}: budget {cur / 10000:,.2f} 万元, paid {paid / 10000:,.2f} 万元, "
-                f"rate {rate}; carry-over {paid_co / 10000:,.2f}/{co / 10000:,.2f} 万元; "
-                f"unbudgeted {unb / 10000:,.2f} 万元"
+                f"unit {code} {name} {fy}: budget {fmt_wan(cur)} 万元, paid {fmt_wan(paid)} 万元, "
+                f"rate {rate}; carry-over {fmt_wan(paid_co)}/{fmt_wan(co)} 万元; "
+                f"unbudgeted {fmt_wan(unb)} 万元"
             )
         if not units:
             lines.append("no budget units yet: put exports in raw/payments, raw/refunds and raw/budget")

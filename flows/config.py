@@ -33,6 +33,7 @@ class Settings:
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    mask_accounts: bool = True  # [publish]: account numbers in workbooks, paragraphs, mart copies masked (6222…3445)
     config_path: Path | None = None
 
     def today(self) -> dt.date:
@@ -74,6 +75,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         schedule_cron=schedule.get("cron", "0 2 * * *"),
         schedule_timezone=schedule.get("timezone", run.get("timezone", "Asia/Shanghai")),
         alerts=alert_settings,
+        mask_accounts=bool(data.get("publish", {}).get("mask_accounts", True)),
         config_path=path.resolve() if path is not None else None,
     )
     clean = {k: v for k, v in overrides.items() if v is not None}

@@ -25,7 +25,19 @@ from schemas.spec import KINDS, load_spec
 
 log = logging.getLogger("treasury_recon.ingest")
 
-REJECT_COLUMNS = ["source_row", "column", "value", "check", "message", "row_text"]
+REJECT_COLUMNS = [
+    "source_row",
+    "column",
+    "value",
+    "check",
+    "message",
+    "row_text",
+    # the unit the rejected row belongs to, as far as its own cells (or the sheet's title) say: its agency code,
+    # else its agency name or (a refund) the original voucher, which the load resolves to a code (rejected_rows)
+    "agency_code",
+    "agency_name",
+    "ori_pay_cert_no",
+]
 
 
 @dataclass
@@ -133,7 +145,7 @@ def reject_file(batch: FileBatch, message: str, check: str, column: str | None) 
     log.warning("%s", message)
     batch.status, batch.error = "rejected", message
     batch.rejects = pd.DataFrame(
-        [{"source_row": None, "column": column, "value": None, "check": check, "message": message, "row_text": None}],
+        [{"source_row": None, "column": column, "value": None, "check": check, "message": message}],
         columns=REJECT_COLUMNS,
     )
     batch.rows = None
@@ -217,6 +229,7 @@ def _validate(batch: FileBatch, ex: Extracted) -> None:
     rejects = []
     if failures:
         texts = _row_texts(ex, bad_positions)
+        units = _row_units(ex, failures)
         for f in failures:
             pos, column = f["pos"], f["column"]
             raw = ex.raw.get(column)
@@ -230,6 +243,7 @@ def _validate(batch: FileBatch, ex: Extracted) -> None:
                     "check": f["check"],
                     "message": f"{header}「{value if value is not None else ''}」: {f['message']}",
                     "row_text": texts[pos],
+                    **units[pos],
                 }
             )
     for r in ex.odd_rejects:
@@ -289,6 +303,24 @@ def _message(df: pd.DataFrame, pos: int, column: str | None, check: str) -> str:
             f" = {_yuan(r['reply_amt'] + r['adj_amt'])} (yuan)"
         )
     return message_for(column, name)
+
+
+UNIT_COLUMNS = ("agency_code", "agency_name", "ori_pay_cert_no")
+
+
+def _row_units(ex: Extracted, failures: list[dict]) -> dict[int, dict[str, str | None]]:
+    """Per rejected row: the cells that tell whose row it is (agency code, agency name, original voucher), each
+    as parsed (a title line's 预算单位 included) unless that very cell is what failed."""
+    failed = {(f["pos"], f["column"]) for f in failures}
+    out: dict[int, dict[str, str | None]] = {}
+    for pos in {f["pos"] for f in failures}:
+        cells: dict[str, str | None] = {}
+        for name in UNIT_COLUMNS:
+            arr = ex.columns.get(name)
+            value = arr[pos].as_py() if arr is not None and (pos, name) not in failed else None
+            cells[name] = (value.strip() or None) if isinstance(value, str) else None
+        out[pos] = cells
+    return out
 
 
 def _row_texts(ex: Extracted, positions: list[int]) -> dict[int, str]:

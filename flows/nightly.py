@@ -48,11 +48,18 @@ def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str) -> dic
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_outputs(warehouse_path: Path, out_dir: Path, as_of: dt.date) -> list[Path]:
-    """Write the workbooks, report paragraphs and mart copies from the published warehouse."""
+def publish_outputs(
+    warehouse_path: Path,
+    out_dir: Path,
+    as_of: dt.date,
+    alert_settings: AlertSettings | None = None,
+    mask_accounts: bool = True,
+) -> list[Path]:
+    """Write the workbooks, report paragraphs and mart copies from the published warehouse (behind-plan
+    thresholds: the config's [alerts], as for the alerts; account numbers masked unless [publish] says not)."""
     from flows.publish import publish_outputs as publish
 
-    return publish(warehouse_path, out_dir, as_of)
+    return publish(warehouse_path, out_dir, as_of, alert_settings=alert_settings, mask=mask_accounts)
 
 
 @task(cache_policy=NO_CACHE)
@@ -147,7 +154,7 @@ def recon_flow(
         build.publish()
     finally:
         build.abandon()
-    outputs = publish_outputs(settings.warehouse, settings.out_dir, as_of)
+    outputs = publish_outputs(settings.warehouse, settings.out_dir, as_of, settings.alerts, settings.mask_accounts)
     return {
         "run_id": run_id,
         "as_of": as_of,

@@ -25,7 +25,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -39,19 +39,18 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from flows import warehouse
+from flows.alerts import AlertSettings
+from flows.formatting import CENT, fmt_wan, half_up, mask_accounts, wan
 from flows.publish_worker import Workers
 
 log = logging.getLogger("treasury_recon.publish")
 
 WAN = Decimal("10000")
-CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 TENTH = Decimal("0.1")
 ZERO = Decimal("0.00")
 
 DEFAULT_WEIGHT = Decimal("10")
-BEHIND_WARNING_PP = Decimal("5")
-BEHIND_CRITICAL_PP = Decimal("15")
 
 MARTS = ("execution_by_project", "execution_by_unit", "execution_by_quarter", "carryover_squeeze", "exceptions")
 
@@ -86,32 +85,6 @@ SOURCE_KIND_NAMES = {"payments": "支付明细", "refunds": "退回通知", "bud
 # Exact arithmetic
 
 
-def half_up(value: Fraction | Decimal | int, quantum: Decimal) -> Decimal:
-    """``value`` rounded half away from zero (四舍五入) to ``quantum`` (e.g. Decimal("0.01")), exactly.
-
-    A Decimal (or int) rounds with ``quantize``/ROUND_HALF_UP, exact for DECIMAL(18,2) amounts (at most 18 digits,
-    inside the context's 28): one call per money cell of a workbook. A Fraction (a rate) by integer arithmetic.
-    """
-    if isinstance(value, int):
-        value = Decimal(value)
-    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 24:
-        return value.quantize(quantum, rounding=ROUND_HALF_UP) + 0  # "+ 0" turns -0.00 into 0.00
-    exact = Fraction(value)
-    step = Fraction(quantum)
-    units, rest = divmod(abs(exact), step)
-    if rest * 2 >= step:
-        units += 1
-    result = Decimal(int(units)) * quantum
-    return -result if exact < 0 and units else result + 0
-
-
-def wan(yuan: Decimal | int | None) -> Decimal | None:
-    """Yuan -> 万元, half-up to 0.01 万元 (moving the point four places is exact)."""
-    if yuan is None:
-        return None
-    return half_up(Decimal(yuan).scaleb(-4) if isinstance(yuan, int | Decimal) else Fraction(yuan) / 10000, CENT)
-
-
 def rate(num: Decimal | None, den: Decimal | None) -> Fraction | None:
     """The exact fraction num / den; None when the denominator is 0 or missing."""
     if num is None or den is None or den == 0:
@@ -132,16 +105,6 @@ def score(weight: Decimal, num: Decimal | None, den: Decimal | None) -> Decimal 
         return None
     points = min(max(Fraction(weight) * r, Fraction(0)), Fraction(weight))
     return half_up(points, CENT)
-
-
-def fmt_wan(yuan: Decimal | None) -> str:
-    v = wan(yuan)
-    return "—" if v is None else f"{v:,.2f}"
-
-
-def fmt_pct(num: Decimal | None, den: Decimal | None) -> str:
-    r = rate3(num, den)
-    return "—" if r is None else f"{(r * 100).quantize(TENTH)}%"
 
 
 def _dec(value: Any) -> Decimal:
@@ -192,32 +155,58 @@ class UnitData:
         return sum((_dec(s["amount"]) for s in self.squeeze), ZERO)
 
 
-# Exceptions for a unit and year: its own, plus file-level findings that name no unit (and no other year).
+# Exceptions for a unit and year: its own, plus the file-level findings that name no unit (e.g. a totals row that
+# disagrees in a file of several units) of the files that carry the unit's rows (and of no other year). A row's
+# finding that names no unit (a refund of an unknown voucher) is the operator's.
+UNIT_FILES = "publish_unit_files"  # temp table: (agency_code, file_name) for every file that carries a unit's rows
 EXCEPTION_FILTER = (
     "as_of = ? and ((agency_code = ? and fiscal_year = ?)"
-    " or (agency_code is null and (fiscal_year is null or fiscal_year = ?)))"
+    " or (agency_code is null and source_row is null and (fiscal_year is null or fiscal_year = ?)"
+    f" and source_file in (select file_name from {UNIT_FILES} where agency_code = ?)))"
 )
 
 
 def _exception_params(as_of: dt.date, agency_code: str, fiscal_year: int) -> list[Any]:
-    return [as_of, agency_code, fiscal_year, fiscal_year]
+    return [as_of, agency_code, fiscal_year, fiscal_year, agency_code]
+
+
+# Free-text fields where an account number can appear (a rejected cell, a row's text, a finding's detail): masked
+# in every staff-facing output unless the config says otherwise ([publish] mask_accounts = false).
+MASKED_FIELDS = frozenset({"value", "message", "row_text", "detail", "evidence", "use_des", "error"})
+MASK_FUNCTION = "recon_mask_accounts"  # mask_accounts as a DuckDB function, for the mart copies
+
+
+def masked(rows: list[dict[str, Any]], mask: bool = True) -> list[dict[str, Any]]:
+    """The rows with account numbers masked in their free-text fields (``mask_accounts``); as they are if not mask."""
+    if not mask:
+        return rows
+    return [
+        {k: mask_accounts(v) if k in MASKED_FIELDS and isinstance(v, str) else v for k, v in row.items()}
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
 class Shared:
-    """What every unit's outputs show alike, read once per publish: rejected rows and the data sources."""
+    """Read once per publish: rejected rows and data sources by unit, and what belongs to no unit (the operator's).
 
-    rejected: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
+    Rows and files are a unit's only when they carry its rows; nothing of one unit is ever in another's outputs."""
+
+    rejected: dict[str, list[dict[str, Any]]]  # agency_code -> its rejected rows
+    sources: dict[str, list[dict[str, Any]]]  # agency_code -> the files that carry its rows
+    unassigned: list[dict[str, Any]]  # rejected rows whose unit cannot be read
+    all_sources: list[dict[str, Any]]  # every file, with ``agencies``: the units it carries
+    mask: bool = True
 
 
 VOUCHERS = "publish_vouchers"  # temp table: the vouchers the as-of date's squeeze and exceptions name
 
 
-def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Shared:
-    """Read once what all units share, and keep the few columns of the vouchers the squeeze and exception rows
-    name in a temp table (DuckDB keeps temp tables on a read-only connection), so that each unit joins that small
-    table instead of the whole ``payments`` view."""
+def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date, mask: bool = True) -> Shared:
+    """Read once what the units' outputs need beyond their marts, and keep the few columns of the vouchers the
+    squeeze and exception rows name in a temp table (DuckDB keeps temp tables on a read-only connection), so that
+    each unit joins that small table instead of the whole ``payments`` view. A refund notice's file is its
+    original vouchers' unit's when the notice names no unit."""
     con.execute(
         f"create or replace temp table {VOUCHERS} as"
         " select p.pay_cert_no, any_value(p.pro_name) as pro_name, any_value(p.use_des) as use_des,"
@@ -227,13 +216,52 @@ def prepare(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Shared:
         " group by p.pay_cert_no",
         [as_of, as_of],
     )
-    rejected = _rows(
-        con,
-        'select source_file, source_row, "column", value, "check", message, row_text from rejected_rows'
-        ' order by source_file, source_row nulls first, "column"',
+    con.execute(
+        f"create or replace temp table {UNIT_FILES} as select distinct agency_code, file_name from ("
+        " select agency_code, source_file as file_name from raw_payments"
+        " union all select agency_code, source_file from raw_budget_lines"
+        " union all select coalesce(r.agency_code, v.agency_code), r.source_file from raw_refunds as r"
+        " left join raw_payments as v on r.ori_pay_cert_no = v.pay_cert_no"
+        " union all select agency_code, source_file from rejected_rows"
+        ") where agency_code is not null"
     )
-    sources = _rows(con, "select * from source_files order by file_name")
-    return Shared(rejected=rejected, sources=sources)
+    if mask:
+        try:
+            con.create_function(MASK_FUNCTION, mask_accounts, ["VARCHAR"], "VARCHAR")
+        except duckdb.NotImplementedException:
+            pass  # already there: a second publish on this connection
+    rejected = masked(
+        _rows(
+            con,
+            'select source_file, source_row, "column", value, "check", message, row_text, agency_code'
+            ' from rejected_rows order by source_file, source_row nulls first, "column"',
+        ),
+        mask,
+    )
+    by_unit: dict[str, list[dict[str, Any]]] = {}
+    for r in rejected:
+        if r["agency_code"] is not None:
+            by_unit.setdefault(r["agency_code"], []).append(r)
+    sources = masked(
+        _rows(
+            con,
+            "select s.*, (select string_agg(u.agency_code, ', ' order by u.agency_code) from"
+            f" {UNIT_FILES} as u where u.file_name = s.file_name) as agencies from source_files as s"
+            " order by s.file_name",
+        ),
+        mask,
+    )
+    unit_sources: dict[str, list[dict[str, Any]]] = {}
+    for code, file_name in con.execute(f"select agency_code, file_name from {UNIT_FILES} order by 1, 2").fetchall():
+        unit_sources.setdefault(code, []).append(file_name)
+    by_name = {s["file_name"]: s for s in sources}
+    return Shared(
+        rejected=by_unit,
+        sources={code: [by_name[f] for f in files if f in by_name] for code, files in unit_sources.items()},
+        unassigned=[r for r in rejected if r["agency_code"] is None],
+        all_sources=sources,
+        mask=mask,
+    )
 
 
 def load_unit(
@@ -258,15 +286,19 @@ def load_unit(
         " order by pro_code, quarter",
         key,
     )
-    data.squeeze = _rows(
-        con,
-        "select s.*, coalesce(b.pro_name, p.pro_name) as pro_name, p.use_des, p.contract_no"
-        " from carryover_squeeze as s"
-        " left join budget_lines as b"
-        " on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code"
-        f" left join {VOUCHERS} as p on s.pay_cert_no = p.pay_cert_no"
-        " where s.as_of = ? and s.agency_code = ? and s.fiscal_year = ? order by s.pro_code, s.pay_cert_no, s.rule",
-        key,
+    data.squeeze = masked(
+        _rows(
+            con,
+            "select s.*, coalesce(b.pro_name, p.pro_name) as pro_name, p.use_des, p.contract_no"
+            " from carryover_squeeze as s"
+            " left join budget_lines as b"
+            " on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code"
+            f" left join {VOUCHERS} as p on s.pay_cert_no = p.pay_cert_no"
+            " where s.as_of = ? and s.agency_code = ? and s.fiscal_year = ?"
+            " order by s.pro_code, s.pay_cert_no, s.rule",
+            key,
+        ),
+        shared.mask,
     )
     exceptions = _rows(
         con,
@@ -277,20 +309,21 @@ def load_unit(
         f" left join {VOUCHERS} as p on x.pay_cert_no = p.pay_cert_no",
         _exception_params(as_of, unit["agency_code"], unit["fiscal_year"]),
     )
-    data.exceptions = sorted(
-        exceptions,
-        key=lambda x: (
-            SEVERITY_ORDER.get(x["severity"], 9),
-            x["kind"],
-            x["pro_code"] or "",
-            x["pay_cert_no"] or "",
-            x["source_file"] or "",
-            x["source_row"] or 0,
-        ),
-    )
-    data.rejected = shared.rejected
-    data.sources = shared.sources
+    data.exceptions = sorted(masked(exceptions, shared.mask), key=_exception_order)
+    data.rejected = shared.rejected.get(unit["agency_code"], [])
+    data.sources = shared.sources.get(unit["agency_code"], [])
     return data
+
+
+def _exception_order(x: dict[str, Any]) -> tuple:
+    return (
+        SEVERITY_ORDER.get(x["severity"], 9),
+        x["kind"],
+        x["pro_code"] or "",
+        x["pay_cert_no"] or "",
+        x["source_file"] or "",
+        x["source_row"] or 0,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -599,11 +632,12 @@ def _loaded_at(r: dict[str, Any]) -> str | None:
     return str(value)
 
 
-def sheet_sources(ws: Worksheet, data: UnitData) -> None:
+def sheet_sources(ws: Worksheet, data: UnitData, *, with_agencies: bool = False) -> None:
     as_of = data.as_of
     cols = [
         Col("截至日期", lambda r: as_of, "date"),
         Col("文件", _get("file_name")),
+        *([Col("涉及单位", lambda r: r.get("agencies") or "（无法识别）")] if with_agencies else []),
         Col("类型", lambda r: SOURCE_KIND_NAMES.get(r["kind"], r["kind"])),
         Col("状态", _get("status")),
         Col("读取行数", _get("rows_read"), "int"),
@@ -719,18 +753,43 @@ def _name(code: str | None, name: str | None) -> str:
     return name or code or "—"
 
 
-def _exact_gap_pp(q: dict[str, Any]) -> Fraction | None:
-    r = rate(_dec(q["plan_cum"]) - _dec(q["paid_cum"]), q["cur_amt"])
-    return None if r is None else r * 100
+def fmt_rate_pct(pct: Decimal | None) -> str:
+    """A rate the marts computed in percent (execution_rate_pct: 34.5) as text: "34.5%"; "—" when undefined."""
+    return "—" if pct is None else f"{Decimal(pct):.1f}%"
+
+
+def behind_thresholds(warning_pp: Decimal | None = None, critical_pp: Decimal | None = None) -> tuple[Decimal, Decimal]:
+    """The behind-plan thresholds in percentage points: the configured ones, else the AlertSettings defaults (the
+    one source for alerts, sheets and the paragraph)."""
+    defaults = AlertSettings()
+    return (
+        Decimal(str(defaults.behind_warning_pp if warning_pp is None else warning_pp)),
+        Decimal(str(defaults.behind_critical_pp if critical_pp is None else critical_pp)),
+    )
+
+
+def _behind_by(q: dict[str, Any], pp: Decimal) -> bool:
+    """(plan_cum − paid_cum) ÷ cur_amt × 100 ≥ pp, judged on the exact amounts (as the alerts judge it)."""
+    cur = _dec(q["cur_amt"])
+    return cur > 0 and (_dec(q["plan_cum"]) - _dec(q["paid_cum"])) * 100 >= pp * cur
+
+
+def _funds_clause(budget_label: str, budget: Decimal, paid: Decimal, rate_label: str, pct: Decimal | None) -> str:
+    """ "<budget_label> X 万元，支出 Y 万元，<rate_label> Z%": a rate always right after what it divides."""
+    return f"{budget_label} {fmt_wan(budget)} 万元，支出 {fmt_wan(paid)} 万元，{rate_label} {fmt_rate_pct(pct)}"
 
 
 def funds_paragraph(
     data: UnitData,
     *,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    behind_warning_pp: Decimal | None = None,
+    behind_critical_pp: Decimal | None = None,
 ) -> str:
-    """The draft funds paragraph (资金情况说明), from the same numbers and rounding as the workbook."""
+    """The draft funds paragraph (资金情况说明), from the same numbers and rounding as the workbook.
+
+    Every rate is the marts' (execution_rate_pct, total_execution_rate_pct, gap_pp), written right after the two
+    amounts it divides, so a reader can check it; the behind-plan thresholds are the configured ones."""
+    warning_pp, critical_pp = behind_thresholds(behind_warning_pp, behind_critical_pp)
     u = data.unit
     cur, carry = _dec(u["cur_amt"]), _dec(u["carryover_amt"])
     paid_cur, paid_carry = _dec(u["paid_current"]), _dec(u["paid_carryover"])
@@ -738,24 +797,32 @@ def funds_paragraph(
     lines = [f"# 资金情况说明（草稿）：{data.agency_name} {data.fiscal_year} 年度，截至 {as_of}", ""]
 
     lines.append(
-        f"{_name(data.agency_code, data.agency_name)}{data.fiscal_year}年度预算资金总额 {fmt_wan(cur + carry)} 万元"
-        f"（其中当年财政拨款 {fmt_wan(cur)} 万元、上年结转 {fmt_wan(carry)} 万元），"
-        f"截至 {as_of} 实际支出 {fmt_wan(paid_cur + paid_carry)} 万元"
-        f"（其中当年财政拨款支出 {fmt_wan(paid_cur)} 万元、上年结转资金支出 {fmt_wan(paid_carry)} 万元），"
-        f"预算执行率 {fmt_pct(paid_cur, cur)}（当年财政拨款支出 ÷ 全年预算数），"
-        f"含上年结转资金的总体执行率 {fmt_pct(paid_cur + paid_carry, cur + carry)}。"
+        f"{_name(data.agency_code, data.agency_name)}{data.fiscal_year}年度预算资金截至 {as_of} 的执行情况："
+        + _funds_clause("当年财政拨款", cur, paid_cur, "执行率", u.get("execution_rate_pct"))
+        + "（当年财政拨款支出 ÷ 全年预算数）；"
+        + _funds_clause(
+            "含上年结转的资金总额", cur + carry, paid_cur + paid_carry, "总体执行率", u.get("total_execution_rate_pct")
+        )
+        + f"；其中上年结转资金 {fmt_wan(carry)} 万元，已支出 {fmt_wan(paid_carry)} 万元。"
     )
     lines.append("")
 
     if data.projects:
         parts = []
         for p in data.projects:
-            text = (
-                f"{_name(p['pro_code'], p['pro_name'])}全年预算 {fmt_wan(p['cur_amt'])} 万元、"
-                f"支出 {fmt_wan(p['paid_current'])} 万元、执行率 {fmt_pct(p['paid_current'], p['cur_amt'])}"
+            p_cur, p_paid = _dec(p["cur_amt"]), _dec(p["paid_current"])
+            text = _name(p["pro_code"], p["pro_name"]) + _funds_clause(
+                "当年财政拨款", p_cur, p_paid, "执行率", p.get("execution_rate_pct")
             )
-            if _dec(p["carryover_amt"]) or _dec(p["paid_carryover"]):
-                text += f"，上年结转 {fmt_wan(p['carryover_amt'])} 万元、已支出 {fmt_wan(p['paid_carryover'])} 万元"
+            p_carry, p_paid_carry = _dec(p["carryover_amt"]), _dec(p["paid_carryover"])
+            if p_carry or p_paid_carry:
+                text += "，" + _funds_clause(
+                    "含上年结转的资金总额",
+                    p_cur + p_carry,
+                    p_paid + p_paid_carry,
+                    "总体执行率",
+                    p.get("total_execution_rate_pct"),
+                )
             parts.append(text)
         lines.append("分项目看：" + "；".join(parts) + "。")
     else:
@@ -798,25 +865,24 @@ def funds_paragraph(
         latest = max(q["quarter"] for q in complete)
         behind = []
         for q in complete:
-            if q["quarter"] != latest:
+            if q["quarter"] != latest or q["gap_pp"] is None or not _behind_by(q, warning_pp):
                 continue
-            gap = _exact_gap_pp(q)
-            if gap is None or gap < Fraction(behind_warning_pp):
-                continue
-            level = "（严重）" if gap >= Fraction(behind_critical_pp) else ""
+            level = "（严重）" if _behind_by(q, critical_pp) else ""
             behind.append(
-                f"{_name(q['pro_code'], q['pro_name'])}累计计划 {fmt_wan(q['plan_cum'])} 万元、"
-                f"累计支出 {fmt_wan(q['paid_cum'])} 万元，落后 {q['gap_pp']:.2f} 个百分点{level}"
+                f"{_name(q['pro_code'], q['pro_name'])}全年预算 {fmt_wan(q['cur_amt'])} 万元，"
+                f"累计计划 {fmt_wan(q['plan_cum'])} 万元、累计支出 {fmt_wan(q['paid_cum'])} 万元，"
+                f"落后 {q['gap_pp']:.2f} 个百分点{level}"
             )
         quarter = QUARTER_NAMES.get(latest, str(latest))
+        basis = "（落后百分点 =（累计计划 − 累计支出）÷ 全年预算 × 100）"
         if behind:
             lines.append(
-                f"用款计划进度：截至{quarter}末，{len(behind)} 个项目落后计划 {behind_warning_pp} 个百分点以上："
+                f"用款计划进度：截至{quarter}末，{len(behind)} 个项目落后计划 {warning_pp} 个百分点以上{basis}："
                 + "；".join(behind)
                 + "。"
             )
         else:
-            lines.append(f"用款计划进度：截至{quarter}末，没有项目落后用款计划 {behind_warning_pp} 个百分点以上。")
+            lines.append(f"用款计划进度：截至{quarter}末，没有项目落后用款计划 {warning_pp} 个百分点以上。")
     lines.append("")
     lines.append(
         f"（本段由 treasury-recon 根据截至 {as_of} 的数据生成，金额单位万元，四舍五入保留两位小数，"
@@ -864,8 +930,9 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder: Path) -> list[Path]:
-    """CSV (UTF-8 with BOM) and Parquet copies of one mart for the unit, year and as-of date, via DuckDB COPY."""
+def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder: Path, mask: bool = True) -> list[Path]:
+    """CSV (UTF-8 with BOM) and Parquet copies of one mart for the unit, year and as-of date, via DuckDB COPY;
+    account numbers in free-text columns masked when ``mask`` (needs ``prepare(con, as_of, mask=True)`` first)."""
     if mart == "exceptions":
         where, params = EXCEPTION_FILTER, _exception_params(data.as_of, data.agency_code, data.fiscal_year)
     else:
@@ -876,7 +943,11 @@ def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder:
     columns = con.execute(f"describe select * from {_ident(mart)}").fetchall()
     order = ", ".join(_ident(c[0]) for c in columns if c[0] in ("pro_code", "quarter", "pay_cert_no", "kind"))
     order_by = f" order by {order}" if order else ""
-    plain = f"select * from {_ident(mart)} where {where}{order_by}"
+    shown = ", ".join(
+        f"{MASK_FUNCTION}({_ident(name)}) as {_ident(name)}" if mask and name in MASKED_FIELDS else _ident(name)
+        for name, *_ in columns
+    )
+    plain = f"select {shown} from {_ident(mart)} where {where}{order_by}"
     # For the CSV only: text Excel would evaluate (=, +, -, @ first) gets a leading apostrophe. Parquet is exact.
     guarded = ", ".join(
         f"case when regexp_matches({_ident(name)}, '{CSV_UNSAFE_PREFIX}') then '''' || {_ident(name)}"
@@ -885,7 +956,7 @@ def copy_mart(con: duckdb.DuckDBPyConnection, mart: str, data: UnitData, folder:
         else _ident(name)
         for name, dtype, *_ in columns
     )
-    csv_select = f"select {guarded} from {_ident(mart)} where {where}{order_by}"
+    csv_select = f"select {guarded} from ({plain})"
     stem = f"{mart}_{data.as_of.isoformat()}"
 
     def write_parquet(tmp: Path) -> None:
@@ -916,8 +987,8 @@ def write_documents(
     data: UnitData,
     out_dir: Path,
     weight: Decimal,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    behind_warning_pp: Decimal | None = None,
+    behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
     """The workbook and the draft paragraph of one unit: pure Python, no warehouse (runs in a worker process when
     several units are published)."""
@@ -931,9 +1002,42 @@ def write_documents(
     ]
 
 
-def copy_marts(con: duckdb.DuckDBPyConnection, data: UnitData, out_dir: Path) -> list[Path]:
+def copy_marts(con: duckdb.DuckDBPyConnection, data: UnitData, out_dir: Path, mask: bool = True) -> list[Path]:
     folder = unit_folder(data, out_dir) / "marts"
-    return [path for mart in MARTS for path in copy_mart(con, mart, data, folder)]
+    return [path for mart in MARTS for path in copy_mart(con, mart, data, folder, mask)]
+
+
+OPERATOR_FOLDER = "operator"
+
+
+def write_operator_report(con: duckdb.DuckDBPyConnection, shared: Shared, as_of: dt.date, out_dir: Path) -> Path:
+    """One report per as-of date for the operator, never in a unit's folder: the rejected rows whose unit cannot be
+    read, the findings that name no unit, and every file with the units whose rows it carries."""
+    exceptions = _rows(
+        con,
+        "select x.*, p.pro_name from exceptions as x"
+        f" left join {VOUCHERS} as p on x.pay_cert_no = p.pay_cert_no"
+        " where x.as_of = ? and x.agency_code is null",
+        [as_of],
+    )
+    data = UnitData(
+        as_of=as_of,
+        unit={"agency_code": OPERATOR_FOLDER, "fiscal_year": as_of.year},
+        exceptions=sorted(masked(exceptions, shared.mask), key=_exception_order),
+        rejected=shared.unassigned,
+        sources=shared.all_sources,
+    )
+    wb = Workbook()
+    wb.remove(wb.active)
+    for style in _named_styles():
+        wb.add_named_style(style)
+    sheet_rejected(wb.create_sheet("校验失败（单位不明）"), data)
+    sheet_exceptions(wb.create_sheet("异常（单位不明）"), data)
+    sheet_sources(wb.create_sheet("数据来源（全部文件）"), data, with_agencies=True)
+    wb.properties.creator = "treasury-recon"
+    wb.properties.title = f"运维报告：无法归属到预算单位的数据（截至 {as_of.isoformat()}）"
+    path = Path(out_dir) / OPERATOR_FOLDER / f"运维报告_{as_of.isoformat()}.xlsx"
+    return write_atomic(path, lambda tmp: wb.save(tmp))
 
 
 def publish_unit(
@@ -942,8 +1046,8 @@ def publish_unit(
     out_dir: Path,
     *,
     weight: Decimal,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    behind_warning_pp: Decimal | None = None,
+    behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
     written = write_documents(data, out_dir, weight, behind_warning_pp, behind_critical_pp)
     return written + copy_marts(con, data, out_dir)
@@ -970,11 +1074,16 @@ def publish_outputs(
     as_of: dt.date,
     *,
     weight: Decimal = DEFAULT_WEIGHT,
-    behind_warning_pp: Decimal = BEHIND_WARNING_PP,
-    behind_critical_pp: Decimal = BEHIND_CRITICAL_PP,
+    alert_settings: AlertSettings | None = None,
+    mask: bool = True,
     workers: int | None = None,
 ) -> list[Path]:
     """Write the workbook, draft paragraph and mart copies of every (unit, fiscal year) as of ``as_of``.
+
+    ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds the
+    paragraph judges by, the same ones the alerts use. ``mask`` (the config's [publish] mask_accounts) masks
+    account numbers in every output (the warehouse keeps them exact). Rows and findings that belong to no unit go
+    to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
 
     Workbooks are built in ``workers`` processes (default: ``publish_workers``; flows/publish_worker.py) while
     this process reads the marts and writes their copies.
@@ -1004,16 +1113,20 @@ def publish_outputs(
                     f"the warehouse has no marts as of {as_of.isoformat()}: reconcile that date first"
                     f" (as-of dates present: {', '.join(d.isoformat() for d in dates) or 'none'})"
                 )
-        shared = prepare(con, as_of)
+        shared = prepare(con, as_of, mask)
         workers = publish_workers(len(units)) if workers is None else max(1, workers)
-        args = (Path(out_dir), weight, behind_warning_pp, behind_critical_pp)
+        warning_pp, critical_pp = behind_thresholds(
+            *((alert_settings.behind_warning_pp, alert_settings.behind_critical_pp) if alert_settings else ())
+        )
+        args = (Path(out_dir), weight, warning_pp, critical_pp)
         pool = Workers(workers) if workers > 1 and len(units) > 1 else None
         try:
             pending = []
             for unit in units:
                 data = load_unit(con, unit, as_of, shared)
                 documents = pool.submit(data, *args) if pool else write_documents(data, *args)
-                pending.append((data, documents, copy_marts(con, data, Path(out_dir))))  # DuckDB meanwhile
+                pending.append((data, documents, copy_marts(con, data, Path(out_dir), mask)))  # DuckDB meanwhile
+            operator_report = write_operator_report(con, shared, as_of, Path(out_dir))
             built = pool.results() if pool else {}
         finally:
             if pool:
@@ -1022,4 +1135,5 @@ def publish_outputs(
             paths = (built[documents] if pool else documents) + marts
             log.info("published %s %s as of %s: %d files", data.agency_code, data.fiscal_year, as_of, len(paths))
             written.extend(paths)
+        written.append(operator_report)
     return written

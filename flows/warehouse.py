@@ -323,6 +323,7 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], run_i
             ],
         )
         loaded.append(batch)
+    con.execute(sql_file("schema/rejected_units.sql"))  # also ties earlier rejects to vouchers loaded now
     return loaded
 
 
@@ -370,15 +371,15 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: int)
 def _insert_rejects(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: int) -> None:
     if not len(batch.rejects):
         return
-    df = batch.rejects.astype(
-        {"source_row": "Int64", "column": "str", "value": "str", "check": "str", "message": "str", "row_text": "str"}
-    )
+    df = batch.rejects.astype({c: "Int64" if c == "source_row" else "str" for c in batch.rejects.columns})
     df = df.astype(object).where(pd.notna(df), None)
     con.register("batch_rejects", df)
     try:
         con.execute(
-            'insert into rejected_rows select $file_id, $source_file, source_row, "column", value, "check",'
-            " message, row_text from batch_rejects",
+            'insert into rejected_rows (file_id, source_file, source_row, "column", value, "check", message,'
+            " row_text, agency_code, agency_name, ori_pay_cert_no)"
+            ' select $file_id, $source_file, source_row, "column", value, "check", message, row_text, agency_code,'
+            " agency_name, ori_pay_cert_no from batch_rejects",
             {"file_id": file_id, "source_file": batch.file_name},
         )
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,79 @@ def test_run_rejects_a_bad_as_of(capsys):
         cli.main(["run", "--as-of", "2025-13-01"])
     assert e.value.code == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run summary: the same half-up 万元 as the workbook
+
+
+def summary_for(wh: Path, as_of: dt.date) -> str:
+    from flows.config import Settings
+
+    settings = Settings(warehouse=wh, out_dir=wh.parent / "out")
+    counts = {"run_id": "test", "files_new": 0, "files_skipped": 0, "files_rejected": 0, "rows_rejected": 0}
+    return cli.format_summary(settings, counts, as_of)
+
+
+UNIT_LINE = re.compile(
+    r"unit (?P<code>\S+) .* (?P<fy>\d{4}): budget (?P<budget>[\d,.]+) 万元, paid (?P<paid>[\d,.]+) 万元, "
+    r"rate (?P<rate>[\d.]+)%; carry-over (?P<paid_co>[\d,.]+)/(?P<co>[\d,.]+) 万元; "
+    r"unbudgeted (?P<unbudgeted>[\d,.]+) 万元"
+)
+
+
+def test_summary_rounds_half_up(tmp_path: Path):
+    """1,250.00 yuan is 0.125 万元: 0.13 (四舍五入) as in the workbook, never 0.12 (Python's half-even)."""
+    from tests.builders import PAYMENT_HEADER, payment_row, write_csv, write_xlsx
+
+    raw = tmp_path / "raw"
+    write_xlsx(
+        raw / "budget" / "budget.xlsx",
+        [
+            ["舍入测试单位2025年项目预算表"],
+            ["项目编码", "项目名称", "预算单位编码", "年初预算数（元）", "全年预算数（元）", "上年结转数（元）"],
+            ["A01", "甲项目", "880001", "11250.00", "11250.00", "1250.00"],
+        ],
+    )
+    common = {"agency": "880001", "agency_name": "舍入测试单位", "doc": "示财预〔2025〕1号"}
+    write_csv(
+        raw / "payments" / "payments.csv",
+        [
+            PAYMENT_HEADER,
+            payment_row("PV1", "2025-03-10", "1,250.00", pro="A01", **common),
+            payment_row("PV2", "2025-03-11", "1,250.00", pro="A01", **{**common, "doc": "示财预〔2024〕9号"}),
+            payment_row("PV3", "2025-03-12", "1,250.00", pro="B99", **common),  # no budget line: unbudgeted
+        ],
+    )
+    wh = tmp_path / "w.duckdb"
+    pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))
+    text = summary_for(wh, dt.date(2025, 12, 31))
+    assert (
+        "unit 880001 舍入测试单位 2025: budget 1.13 万元, paid 0.13 万元, rate 11.1%;"
+        " carry-over 0.13/0.13 万元; unbudgeted 0.13 万元"
+    ) in text, text
+
+
+def test_summary_agrees_with_the_workbook(sample_raw: Path, tmp_path: Path):
+    """What `make demo` prints (the samples, as of 12-31) is what the unit's workbook shows, cell by cell."""
+    import openpyxl
+
+    from flows import publish
+
+    as_of = dt.date(2025, 12, 31)
+    wh = tmp_path / "recon.duckdb"
+    pipeline.run_plain(sample_raw, wh, as_of)
+    paths = publish.publish_outputs(wh, tmp_path / "out", as_of)
+    (m,) = [m for line in summary_for(wh, as_of).splitlines() if (m := UNIT_LINE.fullmatch(line))]
+    xlsx = next(p for p in paths if p.suffix == ".xlsx" and m["code"] in p.name)
+    ws = openpyxl.load_workbook(xlsx)["总体执行"]
+    cell = {c.value: ws.cell(row=2, column=c.column) for c in ws[1]}
+
+    def wan(header: str) -> str:
+        return f"{Decimal(str(cell[header].value)):,.2f}"
+
+    assert m["budget"] == wan("全年预算数（万元）") == "178.00"
+    assert m["paid"] == wan("当年支出（万元）") == "61.40"
+    assert Decimal(m["rate"]) == Decimal(str(cell["执行率"].value)) * 100 == Decimal("34.5")
+    assert m["paid_co"] == wan("结转支出（万元）") and m["co"] == wan("上年结转（万元）")
+    assert m["unbudgeted"] == wan("无预算支出（万元）") == "0.80"

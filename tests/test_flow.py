@@ -149,3 +149,24 @@ def test_a_failed_run_fails_in_prefect_and_sends_an_alert(prefect_server, sample
         assert con.execute("select kind, status from alerts").fetchall() == [("run_failed", "active")]
         # the failed run loaded nothing: the warehouse holds only the alert
         assert con.execute("select count(*) from source_file_log").fetchone() == (0,)
+
+
+def test_the_paragraph_uses_the_configured_behind_plan_thresholds(prefect_server, sample_raw, tmp_path):
+    """[alerts] behind_warning_pp / behind_critical_pp are the one source: the alerts and the paragraph agree."""
+    out = tmp_path / "out"
+    config = tmp_path / "recon.toml"
+    config.write_text(
+        f'[paths]\nraw = "{sample_raw}"\nwarehouse = "{tmp_path / "recon.duckdb"}"\nout = "{out}"\n'
+        "[alerts]\nbehind_warning_pp = 13\nbehind_critical_pp = 18\n",
+        encoding="utf-8",
+    )
+    recon_flow(config=str(config), as_of=dt.date(2025, 6, 30))
+    text = (out / "990001_2025" / "资金情况说明_990001_2025_2025-06-30.md").read_text(encoding="utf-8")
+    assert "2 个项目落后计划 13 个百分点以上" in text
+    assert "落后 15.25 个百分点；" in text and "落后 18.33 个百分点（严重）" in text
+    assert "12.50" not in text  # 990001250002 is 12.50 points behind: under the configured 13
+    with warehouse.read_only(tmp_path / "recon.duckdb") as con:
+        alerted = con.execute(
+            "select pro_code, severity from alerts where kind = 'behind_plan' order by pro_code"
+        ).fetchall()
+    assert alerted == [("990001250001", "warning"), ("990001250003", "critical")]

@@ -364,10 +364,13 @@ def paragraph(published: dict, as_of: dt.date) -> str:
 
 def test_paragraph(published):
     text = paragraph(published, DEC31)
-    assert "年度预算资金总额 208.00 万元（其中当年财政拨款 178.00 万元、上年结转 30.00 万元）" in text
-    assert "截至 2025-12-31 实际支出 73.40 万元" in text
-    assert "预算执行率 34.5%" in text
-    assert "农村公路安保工程（990001250001）全年预算 120.00 万元、支出 41.70 万元、执行率 34.8%" in text
+    assert "2025年度预算资金截至 2025-12-31 的执行情况：当年财政拨款 178.00 万元，支出 61.40 万元，执行率 34.5%" in text
+    assert "含上年结转的资金总额 208.00 万元，支出 73.40 万元，总体执行率 35.3%" in text
+    assert "其中上年结转资金 30.00 万元，已支出 12.00 万元" in text
+    assert (
+        "农村公路安保工程（990001250001）当年财政拨款 120.00 万元，支出 41.70 万元，执行率 34.8%，"
+        "含上年结转的资金总额 150.00 万元，支出 53.70 万元，总体执行率 35.8%"
+    ) in text
     assert "PV2025000107 24.00 万元" in text
     assert "无预算支出：0.80 万元" in text and "PV2025000109" in text
 
@@ -385,15 +388,59 @@ def test_paragraph_numbers_equal_the_workbook(published):
     text = paragraph(published, DEC31)
     wb = workbook(published, DEC31)
     for r in table(wb["项目执行"]):
-        assert f"全年预算 {dec(r['全年预算数']):,.2f} 万元" in text
-        assert f"支出 {dec(r['当年支出']):,.2f} 万元" in text
-        assert f"执行率 {dec(r['执行率']) * 100:.1f}%" in text
+        assert (
+            f"{r['项目名称'].value}（{r['项目编码'].value}）当年财政拨款 {dec(r['全年预算数']):,.2f} 万元，"
+            f"支出 {dec(r['当年支出']):,.2f} 万元，执行率 {dec(r['执行率']) * 100:.1f}%"
+        ) in text
     (unit,) = table(wb["总体执行"])
-    assert f"预算执行率 {dec(unit['执行率']) * 100:.1f}%" in text
+    assert (
+        f"当年财政拨款 {dec(unit['全年预算数']):,.2f} 万元，支出 {dec(unit['当年支出']):,.2f} 万元，"
+        f"执行率 {dec(unit['执行率']) * 100:.1f}%（"
+    ) in text
     assert f"无预算支出：{dec(unit['无预算支出']):,.2f} 万元" in text
     total = self_assessment(published)["年度资金总额"]
-    assert f"预算资金总额 {dec(total['全年预算数']):,.2f} 万元" in text
-    assert f"实际支出 {dec(total['全年执行数']):,.2f} 万元" in text
+    assert (
+        f"含上年结转的资金总额 {dec(total['全年预算数']):,.2f} 万元，支出 {dec(total['全年执行数']):,.2f} 万元，"
+        f"总体执行率 {dec(total['执行率']) * 100:.1f}%"
+    ) in text
+
+
+def rates_with_operands(text: str) -> list[tuple[list[str], str]]:
+    """Each rate of the paragraph with the two amounts just before it in its clause (budget, then paid)."""
+    found = []
+    for clause in re.split(r"[；。\n]", text):
+        for m in re.finditer(r"执行率 ([\d.]+)%", clause):
+            found.append((re.findall(r"([\d,]+\.\d{2}) 万元", clause[: m.start()])[-2:], m.group(1)))
+    return found
+
+
+def test_paragraph_rates_are_the_division_of_the_numbers_beside_them(published):
+    """A reader checks a rate by dividing the two amounts written next to it."""
+    for as_of in (DEC31, JUN30):
+        found = rates_with_operands(paragraph(published, as_of))
+        assert len(found) >= 5, found  # the unit's two rates and one per project
+        for operands, pct in found:
+            assert len(operands) == 2, (operands, pct)
+            budget, paid = (Fraction(Decimal(x.replace(",", ""))) for x in operands)
+            assert Decimal(pct) == publish.half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
+    text = paragraph(published, DEC31)
+    assert "当年财政拨款 178.00 万元，支出 61.40 万元，执行率 34.5%" in text
+    assert "含上年结转的资金总额 208.00 万元，支出 73.40 万元，总体执行率 35.3%" in text
+
+
+def test_paragraph_uses_the_configured_behind_plan_thresholds(published, tmp_path):
+    """One source of thresholds (the [alerts] config): 13 / 18 names P1 (15.25) and P3 (18.33, critical), not P2."""
+    from flows.alerts import AlertSettings
+
+    looser = AlertSettings(behind_warning_pp=Decimal("13"), behind_critical_pp=Decimal("18"))
+    publish.publish_outputs(published["warehouse"], tmp_path, JUN30, alert_settings=looser)
+    text = (tmp_path / f"{UNIT}_2025" / f"资金情况说明_{UNIT}_2025_{JUN30}.md").read_text(encoding="utf-8")
+    assert "2 个项目落后计划 13 个百分点以上" in text
+    assert "落后 15.25 个百分点；" in text  # warning, not critical
+    assert "落后 18.33 个百分点（严重）" in text
+    assert "12.50" not in text
+    default = paragraph(published, JUN30)  # the AlertSettings defaults, 5 / 15
+    assert "3 个项目落后计划 5 个百分点以上" in default and "落后 15.25 个百分点（严重）" in default
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -452,8 +499,9 @@ def test_mart_copies(published):
 
 def test_paths_written_and_no_temporary_files(published):
     for as_of, paths in published["paths"].items():
-        assert len(paths) == 2 + 2 * len(publish.MARTS)
+        assert len(paths) == 2 + 2 * len(publish.MARTS) + 1  # the unit's files and the operator report
         assert all(p.is_file() for p in paths)
+        assert paths[-1] == published["out"] / "operator" / f"运维报告_{as_of}.xlsx"
         names = {p.name for p in paths}
         assert f"预算执行_{UNIT}_2025_{as_of}.xlsx" in names
         assert f"资金情况说明_{UNIT}_2025_{as_of}.md" in names
@@ -606,7 +654,7 @@ def test_worker_processes_write_the_same_outputs(tmp_path):
     two = publish.publish_outputs(wh, tmp_path / "two", DEC31, workers=2)
     rel_one = [p.relative_to(tmp_path / "one") for p in one]
     assert rel_one == [p.relative_to(tmp_path / "two") for p in two]  # same files, same order (unit by unit)
-    assert len({r.parts[0] for r in rel_one}) == 4
+    assert len({r.parts[0] for r in rel_one}) == 4 + 1  # four units and the operator report
     for rel in rel_one:
         a, b = tmp_path / "one" / rel, tmp_path / "two" / rel
         if rel.suffix == ".xlsx":

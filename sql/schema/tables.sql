@@ -101,8 +101,16 @@ create table if not exists rejected_rows (
     value varchar,
     "check" varchar not null,
     message varchar not null,
-    row_text varchar
+    row_text varchar,
+    agency_code varchar,  -- the unit of the row (NULL: no readable unit; the operator report lists it)
+    agency_name varchar,  -- the row's agency name cell or the sheet's 预算单位 title
+    ori_pay_cert_no varchar  -- a refund's original voucher (its unit is the voucher's)
 );
+
+-- warehouses made before rejected rows knew their unit
+alter table rejected_rows add column if not exists agency_code varchar;
+alter table rejected_rows add column if not exists agency_name varchar;
+alter table rejected_rows add column if not exists ori_pay_cert_no varchar;
 
 create table if not exists ref_status_words (
     word varchar primary key,
