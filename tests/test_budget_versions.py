@@ -219,7 +219,9 @@ def test_the_same_version_sent_twice_is_a_duplicate(tmp_path: Path):
     """Two sheets with the same effective date: the later file name wins, the other's rows are duplicates."""
     raw = tmp_path / "raw"
     write_original(raw)
-    write_csv(raw / "budget" / "budget_2025_copy.csv", budget_rows(ORIGINAL_LINES[:1], title=["示例单位2025年项目预算表"]))
+    write_csv(
+        raw / "budget" / "budget_2025_copy.csv", budget_rows(ORIGINAL_LINES[:1], title=["示例单位2025年项目预算表"])
+    )
     run(raw, tmp_path / "w.duckdb", DEC)
     assert rows(
         tmp_path / "w.duckdb",

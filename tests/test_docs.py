@@ -12,7 +12,13 @@ from flows import pipeline, warehouse
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "analyst.md"
 # 08-01 is the day before the sample refund RF2025000011 (2025-08-02); 12-31, the last, is the demo's as-of date
-AS_OF_DATES = [dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 8, 1), dt.date(2025, 8, 2), dt.date(2025, 12, 31)]
+AS_OF_DATES = [
+    dt.date(2025, 3, 31),
+    dt.date(2025, 6, 30),
+    dt.date(2025, 8, 1),
+    dt.date(2025, 8, 2),
+    dt.date(2025, 12, 31),
+]
 QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
 
 
