@@ -1,4 +1,5 @@
--- rule_plan_sum_mismatch: a budget line whose quarterly plan does not add up to its 全年预算数 (cur_amt).
+-- rule_plan_sum_mismatch: a budget line in force at the as-of date whose quarterly plan does not add up to its
+-- 全年预算数 (cur_amt).
 -- Grain: one row per budget line with a plan.
 -- Reads: stg_budget_asof.
 select

@@ -1,4 +1,5 @@
--- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in its fiscal year.
+-- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in force at the as-of date in its
+-- fiscal year (stg_budget_asof: no version of it effective on or before as_of).
 -- Grain: one row per such payment dated <= as_of; amount is its net of refunds dated <= as_of.
 -- Reads: stg_spend_asof, stg_budget_asof, stg_payments.
 with unbudgeted as (

@@ -1,5 +1,5 @@
 -- stg_project_spend: spending per project as of the as-of date, current-year and carry-over money apart,
--- next to the project's budget line (NULL budget columns: an unbudgeted project).
+-- next to the project's budget line in force at the as-of date (NULL budget columns: an unbudgeted project).
 -- Grain: one row per fiscal_year, agency_code, pro_code that has a budget line or spending.
 -- Reads: stg_spend_asof, stg_budget_asof.
 with spend as (
