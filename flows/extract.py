@@ -7,6 +7,7 @@ pandera schema). ``rows_read = skipped + rejected + valid`` holds by constructio
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import unicodedata
@@ -27,6 +28,11 @@ _UNIT_MARKER = re.compile(r"^(?:金额)?单位[:：]\s*(万元|元)\s*$")
 _AGENCY_MARKER = re.compile(r"^(?:预算)?单位(?:名称)?[:：]\s*(?P<name>.+?)\s*$")
 _AGENCY_CODE_MARKER = re.compile(r"^(?:预算)?单位编码[:：]\s*(?P<code>[0-9A-Za-z]+)\s*$")
 _YEAR = re.compile(r"((?:19|20|21)\d{2})\s*年")
+# a budget sheet's effective date in its title (CONTRACT.md 1.3): 调整日期：2024-09-15, or （2024年9月调整）
+_DATE_MARKER = re.compile(r"(?:调整|批复|下达|生效)日期[:：]\s*(?P<date>[0-9０-９][^\s)）]*)")
+_MONTH_MARKER = re.compile(
+    r"(?P<y>(?:19|20|21)\d{2})\s*年\s*(?P<m>1[0-2]|0?[1-9])\s*月(?:\s*(?P<d>[0-3]?\d)\s*日)?\s*(?:追加)?调整"
+)
 
 
 class FileError(Exception):
@@ -68,6 +74,7 @@ class Extracted:
     fiscal_year: int | None = None
     agency_name: str | None = None
     extras: dict[str, pa.Array] = field(default_factory=dict)  # extra header -> values of data rows
+    effective_date: dt.date | None = None  # a budget sheet's effective date from its title
 
 
 def _key(cell: str) -> str:
@@ -187,6 +194,28 @@ def read_title(rows: list[list[str]]) -> tuple[str | None, int | None, str | Non
             if year is None and (m := _YEAR.search(text)):
                 year = int(m.group(1))
     return unit, year, name, code
+
+
+def read_effective_date(rows: list[list[str]]) -> dt.date | None:
+    """A budget sheet's effective date from the rows above the header: a `调整日期：2024-09-15` marker (also
+    批复日期/下达日期/生效日期), or `（2024年9月调整）`: the first day of that month (the day when the title gives one).
+    The last marker found wins (a title may name the original approval, then the adjustment)."""
+    found: dt.date | None = None
+    for row in rows:
+        for cell in row:
+            text = unicodedata.normalize("NFKC", cell).strip()
+            if not text:
+                continue
+            for m in _DATE_MARKER.finditer(text):
+                day = parse_date(pa.array([m.group("date")], pa.string()))[0][0].as_py()
+                if day is not None:
+                    found = day
+            for m in _MONTH_MARKER.finditer(text):
+                try:
+                    found = dt.date(int(m.group("y")), int(m.group("m")), int(m.group("d") or 1))
+                except ValueError:
+                    continue
+    return found
 
 
 def _compared_columns(kind: KindSpec, header: Header) -> set[int]:
@@ -363,4 +392,5 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
         fiscal_year=year,
         agency_name=agency_name,
         extras=extras,
+        effective_date=read_effective_date(odd_titles + head[: header.row]) if kind_name == "budget" else None,
     )

@@ -7,6 +7,7 @@ fen), the rejected cells with plain-words messages, extra columns, and the row a
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ def ingest_file(
     except FileError as e:
         return reject_file(batch, str(e), e.check, e.column)
     batch.units, batch.control_total, batch.notes = ex.units, ex.control_total, list(ex.notes)
+    if ex.effective_date:
+        batch.notes.append(f"budget version effective from {ex.effective_date} (title marker)")
     batch.rows_skipped = ex.rows_skipped
     if kind == "budget":
         batch.fiscal_year = ex.fiscal_year or fiscal_year
@@ -260,7 +263,7 @@ def _validate(batch: FileBatch, ex: Extracted) -> None:
     valid = _take_rows(df, pos) if bad_positions else df
     del df
     if kind == "budget":
-        valid = _complete_budget(valid)
+        valid = _complete_budget(valid, ex.effective_date)
     batch.rows = valid.reset_index(drop=True)
     if ex.extras and len(valid):
         parts = []
@@ -333,9 +336,16 @@ def _row_texts(ex: Extracted, positions: list[int]) -> dict[int, str]:
     }
 
 
-def _complete_budget(df: pd.DataFrame) -> pd.DataFrame:
-    """Derive the missing one of cur_amt / adj_amt (CONTRACT.md 1.3); no carry-over column means none."""
+def _complete_budget(df: pd.DataFrame, title_date: dt.date | None = None) -> pd.DataFrame:
+    """Derive the missing one of cur_amt / adj_amt (CONTRACT.md 1.3); no carry-over column means none.
+
+    effective_date is the date this sheet's version takes effect: the row's 调整日期, else its 批复日期/下达日期, else
+    the title's marker; NULL when the sheet gives none (the warehouse then counts it from January 1 of its year)."""
     df = df.copy()
+    title = pd.Series(pd.Timestamp(title_date) if title_date else pd.NaT, index=df.index, dtype="datetime64[ms]")
+    df["effective_date"] = (
+        df["adjusted_on"].astype("datetime64[ms]").fillna(df["approved_on"].astype("datetime64[ms]")).fillna(title)
+    )
     adj_missing = df["adj_amt"].isna()
     cur_missing = df["cur_amt"].isna()
     df.loc[adj_missing & ~cur_missing, "adj_amt"] = df["cur_amt"] - df["reply_amt"]

@@ -80,6 +80,12 @@ class BudgetRow(_Base):
     adj_amt: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=-MAX_FEN, le=MAX_FEN)
     cur_amt: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=MAX_FEN)
     carryover_amt: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=MAX_FEN)
+    adjusted_on: Series[pd.Timestamp] = pa.Field(
+        nullable=True, ge=pd.Timestamp("1990-01-01"), le=pd.Timestamp("2100-12-31")
+    )
+    approved_on: Series[pd.Timestamp] = pa.Field(
+        nullable=True, ge=pd.Timestamp("1990-01-01"), le=pd.Timestamp("2100-12-31")
+    )
     plan_q1: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=MAX_FEN)
     plan_q2: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=MAX_FEN)
     plan_q3: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=MAX_FEN)

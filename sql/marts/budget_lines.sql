@@ -1,5 +1,7 @@
--- budget_lines: the project budgets in force (CONTRACT.md section 3), amounts in yuan.
--- Grain: one row per fiscal_year, agency_code, pro_code (the latest loaded budget sheet wins).
+-- budget_lines: the project budgets (CONTRACT.md section 3), amounts in yuan: per project its latest version
+-- (CONTRACT.md 1.3), the one in force from effective_date on. The marts use the version in force at their as-of
+-- date (stg_budget_asof). reply_amt (年初预算数) is the earliest version's; adj_amt = cur_amt - reply_amt.
+-- Grain: one row per fiscal_year, agency_code, pro_code.
 -- Reads: stg_budget_lines.
 select
     fiscal_year,
@@ -9,8 +11,8 @@ select
     pro_name,
     exp_func_code,
     bgt_doc_no,
-    reply_amt,
-    adj_amt,
+    orig_reply_amt as reply_amt,
+    cast(cur_amt - orig_reply_amt as decimal(18, 2)) as adj_amt,
     cur_amt,
     carryover_amt,
     plan_q1,
@@ -18,6 +20,8 @@ select
     plan_q3,
     plan_q4,
     source_file,
-    source_row
+    source_row,
+    effective_date,
+    version_no as version_count
 from stg_budget_lines
 where version_rank = 1

@@ -1,7 +1,7 @@
 -- execution_by_unit: budget execution per budget unit as of the as-of date (CONTRACT.md section 3).
 -- Materialized: per as_of (a rerun for the same date replaces that date's rows).
 -- Grain: one row per fiscal_year, agency_code with a budget line or a payment, up to the as-of year.
--- Reads: stg_project_spend, stg_params, budget_lines, stg_payments.
+-- Reads: stg_project_spend, stg_params, stg_budget_asof, stg_payments.
 -- Unbudgeted payments are not in paid_current: they have their own column, unbudgeted_amt (both money kinds).
 with names as (
     select
@@ -11,7 +11,7 @@ with names as (
         select
             agency_code,
             agency_name
-        from budget_lines
+        from stg_budget_asof
         union all
         select
             agency_code,

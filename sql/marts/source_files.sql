@@ -2,7 +2,9 @@
 -- Grain: one row per file (sha256).
 -- Reads: source_file_log, stg_payment_rows, stg_refunds, stg_budget_lines.
 -- rows_read = rows_loaded + rows_duplicate + rows_rejected + rows_skipped. A valid row is loaded when it is the
--- winning version of its voucher, refund notice or budget line, else it counts as a duplicate.
+-- winning version of its voucher or refund notice, or a version of its budget line (a budget sheet's rows are
+-- versions, CONTRACT.md 1.3: a superseded version is loaded, it is in force before the next one), else it counts
+-- as a duplicate (a budget row is one when a later-named sheet gives the same project the same effective date).
 with winners as (
     select
         file_id,
@@ -22,7 +24,7 @@ with winners as (
         file_id,
         count(*) as n
     from stg_budget_lines
-    where version_rank = 1
+    where is_version
     group by file_id
 ),
 

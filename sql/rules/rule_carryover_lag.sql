@@ -1,7 +1,7 @@
 -- rule_carryover_lag: on or after the carry-over due date (default 06-30 of the fiscal year), carry-over money
 -- paid by the as-of date is less than carryover_amt. amount is the outstanding carry-over at the as-of date.
 -- Grain: one row per budget line with carry-over money outstanding.
--- Reads: stg_project_spend, stg_params, budget_lines.
+-- Reads: stg_project_spend, stg_params, stg_budget_asof.
 select
     s.fiscal_year,
     s.agency_code,
@@ -15,7 +15,7 @@ select
     b.source_row
 from stg_project_spend as s
 cross join stg_params as p
-inner join budget_lines as b
+inner join stg_budget_asof as b
     on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code
 where
     s.carryover_amt > 0

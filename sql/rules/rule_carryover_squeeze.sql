@@ -4,7 +4,7 @@
 --     amount = its net of refunds dated <= as_of.
 --   carryover_excess: carry-over payments beyond carryover_amt: the excess, on the payment that crosses the line.
 -- Grain: one row per squeeze finding (a voucher and a rule). Every row keeps its evidence.
--- Reads: stg_spend_asof, stg_payments, budget_lines.
+-- Reads: stg_spend_asof, stg_payments, stg_budget_asof.
 with candidates as (
     -- only payments whose text can match (the same patterns, unanchored) are parsed
     select
@@ -84,7 +84,7 @@ carryover_ranked as (
         sum(c.net_amt) over project_all as total_amt,
         coalesce(sum(c.net_amt) over later_first, 0) as later_amt
     from carryover_net as c
-    left join budget_lines as b
+    left join stg_budget_asof as b
         on c.fiscal_year = b.fiscal_year and c.agency_code = b.agency_code and c.pro_code = b.pro_code
     window
         project_all as (partition by c.fiscal_year, c.agency_code, c.pro_code),

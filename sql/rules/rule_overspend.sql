@@ -1,7 +1,7 @@
 -- rule_overspend: current-year payments above cur_amt, or carry-over payments above carryover_amt, as of the
 -- as-of date. Reported on the payment whose running total crosses the line; amount is the project's excess.
 -- Grain: one row per budgeted project and money kind in excess.
--- Reads: stg_spend_asof, budget_lines.
+-- Reads: stg_spend_asof, stg_budget_asof.
 with totals as (
     select
         fiscal_year,
@@ -18,7 +18,7 @@ over_limit as (
         t.*,
         case when t.money = 'current' then b.cur_amt else b.carryover_amt end as limit_amt
     from totals as t
-    inner join budget_lines as b
+    inner join stg_budget_asof as b
         on t.fiscal_year = b.fiscal_year and t.agency_code = b.agency_code and t.pro_code = b.pro_code
     where t.total_amt > case when t.money = 'current' then b.cur_amt else b.carryover_amt end
 ),

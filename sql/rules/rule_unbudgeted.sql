@@ -1,11 +1,12 @@
--- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in its fiscal year.
+-- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in force at the as-of date in its
+-- fiscal year (stg_budget_asof: no version of it effective on or before as_of).
 -- Grain: one row per such payment dated <= as_of; amount is its net of refunds dated <= as_of.
--- Reads: stg_spend_asof, budget_lines, stg_payments.
+-- Reads: stg_spend_asof, stg_budget_asof, stg_payments.
 with unbudgeted as (
     select s.*
     from stg_spend_asof as s
     where not exists (
-        select 1 from budget_lines as b
+        select 1 from stg_budget_asof as b
         where b.fiscal_year = s.fiscal_year and b.agency_code = s.agency_code and b.pro_code = s.pro_code
     )
 ),

@@ -85,6 +85,11 @@ create table if not exists raw_budget_lines (
     plan_q4 decimal(18, 2)
 );
 
+-- the date the sheet's version takes effect (CONTRACT.md 1.3: a 调整日期/批复日期 column or title marker); NULL: the
+-- sheet gives none (January 1 of its fiscal year). Added, not in the create above, so an existing warehouse gains it
+-- with the same column order as a new one.
+alter table raw_budget_lines add column if not exists effective_date date;
+
 create table if not exists raw_extra_columns (
     file_id integer not null,
     source_file varchar not null,

@@ -1,7 +1,7 @@
 -- stg_project_spend: spending per project as of the as-of date, current-year and carry-over money apart,
--- next to the project's budget line (NULL budget columns: an unbudgeted project).
+-- next to the project's budget line in force at the as-of date (NULL budget columns: an unbudgeted project).
 -- Grain: one row per fiscal_year, agency_code, pro_code that has a budget line or spending.
--- Reads: stg_spend_asof, budget_lines.
+-- Reads: stg_spend_asof, stg_budget_asof.
 with spend as (
     select
         fiscal_year,
@@ -23,6 +23,6 @@ select
     b.pro_code is not null as is_budgeted,
     cast(coalesce(s.paid_current, 0) as decimal(18, 2)) as paid_current,
     cast(coalesce(s.paid_carryover, 0) as decimal(18, 2)) as paid_carryover
-from budget_lines as b
+from stg_budget_asof as b
 full outer join spend as s
     on b.fiscal_year = s.fiscal_year and b.agency_code = s.agency_code and b.pro_code = s.pro_code

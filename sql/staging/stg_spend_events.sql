@@ -11,7 +11,7 @@ select
     'payment' as event_kind,
     pay_date as event_date,
     pay_amt as amount,
-    null as refund_no,
+    cast(null as varchar) as refund_no,
     source_file,
     source_row
 from stg_payments
