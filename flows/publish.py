@@ -148,7 +148,7 @@ class UnitData:
 
     @property
     def reply_amt(self) -> Decimal:
-        return sum((_dec(p["reply_amt"]) for p in self.projects), ZERO)
+        return _dec(self.unit.get("reply_amt"))
 
     @property
     def squeeze_amt(self) -> Decimal:
@@ -274,10 +274,7 @@ def load_unit(
     data = UnitData(as_of=as_of, unit=unit)
     data.projects = _rows(
         con,
-        "select e.*, b.reply_amt, b.adj_amt from execution_by_project as e"
-        " left join budget_lines as b"
-        " on e.fiscal_year = b.fiscal_year and e.agency_code = b.agency_code and e.pro_code = b.pro_code"
-        " where e.as_of = ? and e.agency_code = ? and e.fiscal_year = ? order by e.pro_code",
+        "select * from execution_by_project where as_of = ? and agency_code = ? and fiscal_year = ? order by pro_code",
         key,
     )
     data.quarters = _rows(

@@ -254,3 +254,26 @@ def test_a_warehouse_from_before_budget_versions_still_opens(tmp_path: Path):
         ("P2", D("6000.00"), dt.date(2025, 7, 15)),
         ("P3", D("3000.00"), dt.date(2025, 1, 1)),
     ]
+
+
+def test_the_workbook_shows_the_version_in_force_at_its_date(warehouses, tmp_path: Path):
+    """年初预算数 / 全年预算数 in the workbook come from the marts of that as-of date, never from the latest version."""
+    import openpyxl
+
+    from flows import publish
+
+    style, whs = warehouses
+    effective = ADJUSTMENT_STYLES[style][2]
+    out = tmp_path / "out"
+    for as_of in (JUNE, DEC):
+        publish.publish_outputs(whs["rebuild"], out, as_of)
+        wb = openpyxl.load_workbook(out / "990001_2025" / f"预算执行_990001_2025_{as_of.isoformat()}.xlsx")
+        ws = wb["项目执行"]
+        header = [c.value for c in ws[1]]
+        p1 = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "P1")
+        cells = dict(zip(header, p1, strict=False))
+        adjusted = as_of >= effective
+        assert cells["年初预算数（万元）"] == 1, (style, as_of)
+        assert cells["全年预算数（万元）"] == (1.2 if adjusted else 1), (style, as_of)
+        unit = dict(zip([c.value for c in wb["总体执行"][1]], [c.value for c in wb["总体执行"][2]], strict=False))
+        assert unit["年初预算数（万元）"] == 1.8, (style, as_of)

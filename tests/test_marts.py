@@ -320,6 +320,8 @@ def expected_projects(pays: list[Pay], refunds: list[Refund], as_of: dt.date) ->
                 "squeeze_count": len(squeezed),
                 "balance_current": cur - pc,
                 "balance_carryover": carry - pco,
+                "reply_amt": D(line.reply),
+                "adj_amt": cur - D(line.reply),
             }
         )
     return rows
@@ -352,6 +354,7 @@ def expected_units(pays: list[Pay], refunds: list[Refund], as_of: dt.date) -> li
                 "total_execution_rate_pct": half_up((pc + pco) * 100, cur + carry, 1),
                 "unbudgeted_amt": unbudgeted,
                 "project_count": len(lines),
+                "reply_amt": sum((D(line.reply) for line in lines), D("0.00")),
             }
         )
     return rows

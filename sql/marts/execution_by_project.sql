@@ -32,7 +32,9 @@ select
     cast(coalesce(q.squeeze_amt, 0) as decimal(18, 2)) as squeeze_amt,
     coalesce(q.squeeze_count, 0) as squeeze_count,
     cast(s.cur_amt - s.paid_current as decimal(18, 2)) as balance_current,
-    cast(s.carryover_amt - s.paid_carryover as decimal(18, 2)) as balance_carryover
+    cast(s.carryover_amt - s.paid_carryover as decimal(18, 2)) as balance_carryover,
+    s.reply_amt,
+    s.adj_amt
 from stg_project_spend as s
 cross join stg_params as p
 left join squeeze as q

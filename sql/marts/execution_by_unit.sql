@@ -25,6 +25,7 @@ units as (
     select
         fiscal_year,
         agency_code,
+        sum(reply_amt) filter (where is_budgeted) as reply_amt,
         sum(cur_amt) filter (where is_budgeted) as cur_amt,
         sum(paid_current) filter (where is_budgeted) as paid_current,
         sum(carryover_amt) filter (where is_budgeted) as carryover_amt,
@@ -55,7 +56,8 @@ select
         coalesce(u.cur_amt, 0) + coalesce(u.carryover_amt, 0)
     ) as total_execution_rate_pct,
     cast(coalesce(u.unbudgeted_amt, 0) as decimal(18, 2)) as unbudgeted_amt,
-    u.project_count
+    u.project_count,
+    cast(coalesce(u.reply_amt, 0) as decimal(18, 2)) as reply_amt
 from units as u
 cross join stg_params as p
 left join names as n on u.agency_code = n.agency_code

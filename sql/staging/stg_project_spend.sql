@@ -18,6 +18,8 @@ select
     coalesce(b.agency_code, s.agency_code) as agency_code,
     coalesce(b.pro_code, s.pro_code) as pro_code,
     b.pro_name,
+    b.reply_amt,
+    b.adj_amt,
     b.cur_amt,
     b.carryover_amt,
     b.pro_code is not null as is_budgeted,
