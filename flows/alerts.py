@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from flows.channels import ChannelError
-from flows.warehouse import sql_file
+from flows.warehouse import first_row, sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
 
@@ -228,7 +228,7 @@ def raise_and_notify(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: A
     now = dt.datetime.now(dt.UTC)
     events = evaluate(con, as_of, settings, now)
     delivery = deliver(con, settings, as_of, now)
-    active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]
+    active = first_row(con, "select count(*) from alerts where status = 'active'")[0]
     return {"events": len(events), "active": active, "delivery": delivery}
 
 
@@ -237,7 +237,7 @@ def record_run_failure(con: duckdb.DuckDBPyConnection, as_of: dt.date, error: st
     now = dt.datetime.now(dt.UTC)
     key = f"run_failed|{as_of}"
     message = mask_accounts(f"treasury-recon 夜间任务失败（截至 {as_of}）：{error}"[:2000])
-    row = con.execute("select status from alerts where alert_key = ?", [key]).fetchone()
+    row = first_row(con, "select status from alerts where alert_key = ?", [key])
     if row is None or row[0] == "resolved":
         con.execute("delete from alerts where alert_key = ?", [key])
         con.execute(

@@ -211,6 +211,8 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
         f"files: {summary['files_new']} new, {summary['files_skipped']} already loaded, "
         f"{summary['files_rejected']} rejected; {summary['rows_rejected']} rows rejected",
     ]
+    for name, error in summary.get("rejected_files", []):
+        lines.append(f"rejected {error}" if (error or "").startswith(name) else f"rejected {name}: {error}")
     with warehouse.read_only(settings.warehouse) as con:
         units = con.execute(
             "select fiscal_year, agency_code, coalesce(agency_name, ''), cur_amt, paid_current, execution_rate_pct,"

@@ -157,6 +157,7 @@ def recon_flow(
         "files_skipped": skipped,
         "files_rejected": sum(b.status == "rejected" for b in loaded),
         "rows_rejected": sum(b.rows_rejected for b in loaded),
+        "rejected_files": [(b.file_name, b.error) for b in loaded if b.status == "rejected"],
         "marts": counts,
         "alerts": alert_result,
         "outputs": [str(p) for p in outputs],
