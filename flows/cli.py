@@ -213,6 +213,7 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
     ]
     for name, error in summary.get("rejected_files", []):
         lines.append(f"rejected {error}" if (error or "").startswith(name) else f"rejected {name}: {error}")
+    lines.extend(f"skipped {message}" for message in summary.get("copies", []))
     with warehouse.read_only(settings.warehouse) as con:
         units = con.execute(
             "select fiscal_year, agency_code, coalesce(agency_name, ''), cur_amt, paid_current, execution_rate_pct,"

@@ -394,6 +394,16 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: i
         con.unregister("batch_rejects")
 
 
+def record_copies(con: duckdb.DuckDBPyConnection, copies: list[tuple[str, str, str, str]], run_id: str) -> None:
+    """Record (file name, sha256, name of the file already read with these bytes, message) of identical copies in
+    `duplicate_files` (shown in source_files); a copy already recorded is left as it was."""
+    if copies:
+        con.executemany(
+            "insert or ignore into duplicate_files values (?, ?, ?, ?, ?, ?)",
+            [[*c, run_id, datetime.now(UTC)] for c in copies],
+        )
+
+
 def record_run(
     con: duckdb.DuckDBPyConnection, run_id: str, started: datetime, as_of, *, files_new: int, files_skipped: int
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 
 from flows import cli, pipeline, warehouse
@@ -38,6 +39,7 @@ def test_stray_files_anywhere_under_raw_are_reported_and_the_rest_loads(
     (sample_raw / "扫描件" / "2025").mkdir(parents=True)
     (sample_raw / "扫描件" / "2025" / "回单.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
     (sample_raw / "空文件夹").mkdir()
+    shutil.copyfile(sample_raw / "refunds" / "refunds_2025.xlsx", sample_raw / "退回 - 副本.xlsx")
     stray = {
         "README.md",
         "payments/会议纪要.docx",
@@ -64,6 +66,8 @@ def test_stray_files_anywhere_under_raw_are_reported_and_the_rest_loads(
         assert name in error and CHINESE.search(error) and ENGLISH.search(error), error
         assert name in captured.out, f"{name} is not named in the run summary"
     assert "7 rejected" in captured.out
+    assert "退回 - 副本.xlsx: 与 refunds/refunds_2025.xlsx 内容完全相同" in captured.out
+    assert "identical to refunds/refunds_2025.xlsx, already loaded" in captured.out
     with warehouse.read_only(wh) as con:
         assert con.execute("select count(*), sum(net_amt) from payments").fetchall()[0][0] == 7
     # reported once: the next night skips them like any file already seen
@@ -97,3 +101,35 @@ def test_warehouse_and_marts_never_leave_a_result_half_fetched():
         if ".fetchone()" in line and "Never" not in line
     ]
     assert not offenders, offenders
+
+
+def test_an_identical_copy_under_another_name_is_reported_once(sample_raw: Path, tmp_path: Path):
+    """Issue 9 item 6: a byte-identical copy was skipped silently. It is recorded in source_files (which the
+    数据来源 sheet shows) naming the file it duplicates; the same copy every night changes nothing."""
+    from tests.test_warehouse import pay, snapshot, write_payments
+
+    wh = tmp_path / "w.duckdb"
+    as_of = dt.date(2025, 12, 31)
+    pipeline.run_plain(sample_raw, wh, as_of)
+    shutil.copyfile(sample_raw / "payments" / "payments_2025_01-06.xlsx", sample_raw / "副本.xlsx")
+    # two new files with the same bytes in one run: the first (by name) is read, the second is its copy
+    write_payments(sample_raw / "payments" / "late.csv", [pay("PV77", "2025-09-01", "9.00")])
+    shutil.copyfile(sample_raw / "payments" / "late.csv", sample_raw / "payments" / "late (1).csv")
+    pipeline.run_plain(sample_raw, wh, as_of)
+    copies = [r for r in source_files(wh) if r[1] == "duplicate_file"]
+    assert [r[0] for r in copies] == ["payments/late.csv", "副本.xlsx"]
+    message = copies[1][2]
+    assert "payments/payments_2025_01-06.xlsx" in message and "identical to" in message and CHINESE.search(message)
+    assert "identical to payments/late (1).csv" in copies[0][2]
+    with warehouse.read_only(wh) as con:
+        assert con.execute("select count(*) from payments").fetchall() == [(8,)]
+        assert (
+            con.execute(
+                "select rows_read, rows_loaded + rows_duplicate + rows_rejected + rows_skipped from source_files"
+                " where status = 'duplicate_file'"
+            ).fetchall()
+            == [(0, 0)] * 2
+        )
+    before = snapshot(wh)
+    pipeline.run_plain(sample_raw, wh, as_of)
+    assert snapshot(wh) == before
