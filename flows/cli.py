@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from flows.config import ConfigError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("treasury_recon").setLevel(logging.INFO)
@@ -112,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
             warehouse.set_memory_limit(settings.duckdb_memory_limit)
             return sql(settings.warehouse, args.query, args.format)
         if args.command == "serve":
-            from flows.config import load_settings
+            from flows.config import check_cron, load_settings
 
             settings = load_settings(args.config, raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out)
+            if args.cron:
+                check_cron(args.cron)
             return serve(settings, args.cron)
         if args.command == "generate":
             from flows.generate import generate
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             write_samples(base / "raw")
             settings = Settings(raw_dir=base / "raw", warehouse=base / "recon.duckdb", out_dir=base / "out")
             return run(settings, args.as_of)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ConfigError) as e:
         print(f"recon: {e}", file=sys.stderr)
         return 2
     return 1
