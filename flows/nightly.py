@@ -135,6 +135,9 @@ def recon_flow(
     as_of = as_of or settings.today()
     started = dt.datetime.now(dt.UTC)
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    empty = pipeline.no_export_message(settings.raw_dir)
+    if empty and not settings.warehouse.exists():
+        raise FileNotFoundError(f"{empty}; there is no warehouse at {settings.warehouse} yet: nothing to reconcile")
     new, skipped = discover_files(settings.raw_dir, settings.warehouse)
     logger.info("%d new file(s), %d already loaded", len(new), len(skipped))
     futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
@@ -149,7 +152,8 @@ def recon_flow(
         build.publish()
     finally:
         build.abandon()
-    outputs = publish_outputs(settings.warehouse, settings.out_dir, as_of)
+    # nothing reconciled for the date (an empty raw/ and warehouse): nothing to publish, not an error
+    outputs = publish_outputs(settings.warehouse, settings.out_dir, as_of) if counts.get("execution_by_unit") else []
     return {
         "run_id": run_id,
         "as_of": as_of,

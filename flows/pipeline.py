@@ -82,6 +82,19 @@ def discover(raw_dir: Path, known: dict[str, str]) -> tuple[list[NewFile], list[
     return found, skipped
 
 
+def no_export_message(raw_dir: Path) -> str | None:
+    """The one line saying raw_dir holds no file at all (hidden files aside), or None when it holds some."""
+    raw_dir = Path(raw_dir)
+    for path in raw_dir.rglob("*"):
+        rel = path.relative_to(raw_dir)
+        if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+            return None
+    return (
+        f"no export found under {raw_dir}: put the treasury and budget exports (xlsx, xls, csv, txt) in "
+        f"{raw_dir / 'payments'}, {raw_dir / 'refunds'} and {raw_dir / 'budget'}"
+    )
+
+
 def ingest(new: NewFile, fiscal_year: int | None = None) -> FileBatch:
     """Read and validate one new file (never raises for bad input)."""
     if new.kind is None:

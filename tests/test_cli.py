@@ -51,3 +51,55 @@ def test_run_rejects_a_bad_as_of(capsys):
         cli.main(["run", "--as-of", "2025-13-01"])
     assert e.value.code == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("command", ["run", "sql", "serve"])
+def test_a_warehouse_that_is_a_folder_is_one_line(tmp_path: Path, capsys, command: str):
+    """Issue 9 item 9: --warehouse pointing at a folder gave 153 lines of traceback."""
+    (tmp_path / "raw").mkdir()
+    argv = [command, "--warehouse", str(tmp_path)] + (
+        ["select 1"] if command == "sql" else ["--raw", str(tmp_path / "raw")]
+    )
+    assert cli.main(argv) == 2
+    assert f"--warehouse {tmp_path} is a folder: give the DuckDB file" in one_line_error(capsys)
+
+
+def test_a_warehouse_that_is_not_duckdb_and_an_unwritable_out_are_one_line(tmp_path: Path, capsys):
+    (tmp_path / "raw").mkdir()
+    fake = tmp_path / "recon.duckdb"
+    fake.write_text("not a database", encoding="utf-8")
+    assert cli.main(["sql", "--warehouse", str(fake), "select 1"]) == 2
+    assert "is not a DuckDB database file" in one_line_error(capsys)
+    blocker = tmp_path / "out-is-a-file"
+    blocker.write_text("x", encoding="utf-8")
+    argv = [
+        "run",
+        "--raw",
+        str(tmp_path / "raw"),
+        "--warehouse",
+        str(tmp_path / "w.duckdb"),
+        "--out",
+        str(blocker / "o"),
+    ]
+    assert cli.main(argv) == 2
+    assert "cannot write there" in one_line_error(capsys)
+
+
+def test_serve_with_a_dead_prefect_server_is_one_line(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch):
+    """Issue 9 item 9: a PREFECT_API_URL where nothing listens gave a 98-line traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    assert cli.main(["serve", "--raw", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb")]) == 2
+    err = one_line_error(capsys)
+    assert f"Prefect server at {url} is not reachable" in err and "prefect server start" in err

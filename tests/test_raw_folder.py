@@ -133,3 +133,29 @@ def test_an_identical_copy_under_another_name_is_reported_once(sample_raw: Path,
     before = snapshot(wh)
     pipeline.run_plain(sample_raw, wh, as_of)
     assert snapshot(wh) == before
+
+
+def test_an_empty_raw_folder_without_a_warehouse_is_one_clear_error(tmp_path: Path, capsys):
+    """Issue 9 item 7: an empty raw/ gave three tracebacks and "reconcile that date first"."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    wh = tmp_path / "w.duckdb"
+    assert recon_run(raw, wh, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"no export found under {raw}" in err and str(raw / "payments") in err and "no warehouse" in err
+    assert not wh.exists()
+
+
+def test_an_empty_raw_folder_with_a_warehouse_is_an_empty_run(prefect_server, tmp_path: Path, capsys):
+    raw = tmp_path / "raw"
+    (raw / "payments").mkdir(parents=True)
+    wh = tmp_path / "w.duckdb"
+    with warehouse.writer(wh):
+        pass  # an existing warehouse that holds nothing yet
+    assert recon_run(raw, wh, tmp_path / "out", as_of="2025-06-30") == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "reconcile that date first" not in captured.err, captured.err
+    assert f"no export found under {raw}" in captured.err
+    assert "files: 0 new, 0 already loaded, 0 rejected" in captured.out
+    assert "no budget units yet" in captured.out
