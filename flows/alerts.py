@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from flows.channels import ChannelError, cut_to_fit
 from flows.formatting import mask_accounts
-from flows.warehouse import sql_file
+from flows.warehouse import first_row, sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
 
@@ -130,10 +130,11 @@ def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: AlertSett
 def latest_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The latest as-of date the alert state has been evaluated at (a warehouse from before alert_state: the
     latest alerts.as_of, which the resolving run used to overwrite)."""
-    row = con.execute(
+    row = first_row(
+        con,
         "select coalesce((select max(latest_as_of) from alert_state),"
-        " (select max(as_of) from alerts where kind <> 'run_failed'))"
-    ).fetchone()
+        " (select max(as_of) from alerts where kind <> 'run_failed'))",
+    )
     return row[0] if row else None
 
 
@@ -309,12 +310,12 @@ def raise_and_notify(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: A
     latest = latest_as_of(con)
     if latest is not None and as_of < latest:
         log.info("backfill as of %s: alerts unchanged (latest evaluated as of %s)", as_of, latest)
-        active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]
+        active = first_row(con, "select count(*) from alerts where status = 'active'")[0]
         return {"events": 0, "active": active, "delivery": {}, "backfill": {"as_of": as_of, "latest": latest}}
     events = evaluate(con, as_of, settings, now)
     catch_up(con, settings, now)
     delivery = deliver(con, settings, as_of, now)
-    active = con.execute("select count(*) from alerts where status = 'active'").fetchone()[0]
+    active = first_row(con, "select count(*) from alerts where status = 'active'")[0]
     return {"events": len(events), "active": active, "delivery": delivery}
 
 
@@ -323,7 +324,7 @@ def record_run_failure(con: duckdb.DuckDBPyConnection, as_of: dt.date, error: st
     now = dt.datetime.now(dt.UTC)
     key = f"run_failed|{as_of}"
     message = mask_accounts(f"treasury-recon 夜间任务失败（截至 {as_of}）：{error}"[:2000])
-    row = con.execute("select status from alerts where alert_key = ?", [key]).fetchone()
+    row = first_row(con, "select status from alerts where alert_key = ?", [key])
     if row is None or row[0] == "resolved":
         con.execute("delete from alerts where alert_key = ?", [key])
         con.execute(

@@ -25,7 +25,7 @@ import smtplib
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.message import EmailMessage
 from email.utils import formataddr
 
@@ -197,6 +197,7 @@ def events_csv(events: list[dict]) -> bytes:
     return buf.getvalue().encode("utf-8-sig")
 
 
+ROBOT_FLAVORS = ("wecom", "dingtalk")
 CHANNEL_TYPES = {"webhook": WebhookChannel, "robot": RobotChannel, "email": EmailChannel}
 
 
@@ -209,7 +210,20 @@ def channel_from_config(entry: dict):
     if "from" in entry:
         entry["sender"] = entry.pop("from")
     entry.setdefault("name", kind)
+    cls = CHANNEL_TYPES[kind]
+    accepted = {"type", *("from" if f.name == "sender" else f.name for f in fields(cls))}
+    unknown = sorted(set(entry) - {"sender"} - accepted)
+    if unknown:
+        raise ValueError(
+            f"alert channel {entry['name']!r}: unknown key {unknown[0]!r}; a {kind} channel accepts "
+            + ", ".join(sorted(accepted))
+        )
+    if kind == "robot" and entry.get("flavor", "wecom") not in ROBOT_FLAVORS:
+        raise ValueError(
+            f"alert channel {entry['name']!r}: flavor must be one of {', '.join(repr(f) for f in ROBOT_FLAVORS)}"
+            f" (企业微信 / 钉钉), got {entry['flavor']!r}"
+        )
     try:
-        return CHANNEL_TYPES[kind](**entry)
+        return cls(**entry)
     except TypeError as e:
         raise ValueError(f"alert channel {entry['name']!r}: {e}") from e

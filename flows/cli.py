@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from flows.config import ConfigError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("treasury_recon").setLevel(logging.INFO)
@@ -101,20 +103,32 @@ def main(argv: list[str] | None = None) -> int:
                 dask_workers=args.workers,
             )
             settings = load_settings(args.config, **overrides)
+            check_paths(settings, out=True)
             if not settings.raw_dir.is_dir():
-                raise FileNotFoundError(f"raw folder {settings.raw_dir} does not exist")
+                raise FileNotFoundError(f"raw folder {settings.raw_dir} does not exist: create it or pass --raw DIR")
+            from flows.pipeline import no_export_message
+
+            empty = no_export_message(settings.raw_dir)
+            if empty and not settings.warehouse.exists():
+                raise FileNotFoundError(f"{empty}; no warehouse at {settings.warehouse} yet: nothing to reconcile")
+            if empty:
+                print(f"recon: {empty}", file=sys.stderr)
             return run(settings, args.as_of)
         if args.command == "sql":
             from flows import warehouse
             from flows.config import load_settings
 
             settings = load_settings(args.config, warehouse=args.warehouse)
+            check_paths(settings)
             warehouse.set_memory_limit(settings.duckdb_memory_limit)
             return sql(settings.warehouse, args.query, args.format)
         if args.command == "serve":
-            from flows.config import load_settings
+            from flows.config import check_cron, load_settings
 
             settings = load_settings(args.config, raw_dir=args.raw, warehouse=args.warehouse, out_dir=args.out)
+            if args.cron:
+                check_cron(args.cron)
+            check_paths(settings, out=True)
             return serve(settings, args.cron)
         if args.command == "generate":
             from flows.generate import generate
@@ -144,10 +158,44 @@ def main(argv: list[str] | None = None) -> int:
             write_samples(base / "raw")
             settings = Settings(raw_dir=base / "raw", warehouse=base / "recon.duckdb", out_dir=base / "out")
             return run(settings, args.as_of)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ConfigError) as e:
         print(f"recon: {e}", file=sys.stderr)
         return 2
     return 1
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def check_paths(settings, *, out: bool = False) -> None:
+    """Expected mistakes in the paths, as one line each before anything starts (ConfigError)."""
+    from flows.config import ConfigError
+
+    wh = settings.warehouse
+    if wh.is_dir():
+        raise ConfigError(f"--warehouse {wh} is a folder: give the DuckDB file, e.g. {wh / 'recon.duckdb'}")
+    if wh.is_file() and wh.stat().st_size:
+        with wh.open("rb") as f:
+            head = f.read(12)
+        if head[8:12] != DUCKDB_MAGIC:
+            raise ConfigError(f"--warehouse {wh} is not a DuckDB database file: give the warehouse file (recon.duckdb)")
+    if out:
+        existing = settings.out_dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out {settings.out_dir}: cannot write there ({existing} is not a writable folder)")
+
+
+def prefect_server_reachable(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5):
+            return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def run(settings, as_of: dt.date | None) -> int:
@@ -175,6 +223,14 @@ def serve(settings, cron: str | None = None) -> int:
             "recon serve: no Prefect server configured. Schedules only run against a real server:\n"
             "  prefect server start --host 127.0.0.1 --port 4200   (in another shell, or as a service)\n"
             "  export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            file=sys.stderr,
+        )
+        return 2
+    url = os.environ["PREFECT_API_URL"]
+    if not prefect_server_reachable(url):
+        print(
+            f"recon serve: the Prefect server at {url} is not reachable: start it with "
+            "`prefect server start --host 127.0.0.1 --port 4200` (or fix PREFECT_API_URL)",
             file=sys.stderr,
         )
         return 2
@@ -212,6 +268,9 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
         f"files: {summary['files_new']} new, {summary['files_skipped']} already loaded, "
         f"{summary['files_rejected']} rejected; {summary['rows_rejected']} rows rejected",
     ]
+    for name, error in summary.get("rejected_files", []):
+        lines.append(f"rejected {error}" if (error or "").startswith(name) else f"rejected {name}: {error}")
+    lines.extend(f"skipped {message}" for message in summary.get("copies", []))
     with warehouse.read_only(settings.warehouse) as con:
         units = con.execute(
             "select fiscal_year, agency_code, coalesce(agency_name, ''), cur_amt, paid_current, execution_rate_pct,"

@@ -118,7 +118,7 @@ def ingest_file(
         ex = extract(grid, kind, label, spec=spec)
         del grid  # the whole text grid; ex keeps what validation needs (peak memory of a 1M-row file)
     except UnreadableFile as e:
-        return reject_file(batch, f"{label}: {e}", "unreadable_file", None)
+        return reject_file(batch, f"{label}: {e} — 无法读取，不是可用的导出文件，已跳过", "unreadable_file", None)
     except FileError as e:
         return reject_file(batch, str(e), e.check, e.column)
     batch.units, batch.control_total, batch.notes = ex.units, ex.control_total, list(ex.notes)

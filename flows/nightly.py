@@ -20,11 +20,11 @@ from flows.alerts import AlertSettings
 from flows.channels import ChannelError
 from flows.config import Settings, load_settings
 from flows.ingest import FileBatch
-from flows.pipeline import NewFile
+from flows.pipeline import NewFile, Skipped
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def discover_files(raw_dir: Path, warehouse_path: Path) -> tuple[list[NewFile], int]:
+def discover_files(raw_dir: Path, warehouse_path: Path) -> tuple[list[NewFile], list[Skipped]]:
     """Files in raw/ whose content (sha256) the warehouse has not seen."""
     return pipeline.discover(raw_dir, warehouse.known_files(warehouse_path))
 
@@ -36,9 +36,11 @@ def ingest_file(new: NewFile, fiscal_year: int | None) -> FileBatch:
 
 
 @task(cache_policy=NO_CACHE)
-def load_warehouse(build: warehouse.Build, batches: list[FileBatch], run_id: str) -> list[FileBatch]:
-    """Load every batch into the private copy of the warehouse, in one transaction."""
-    return pipeline.load(build, batches, run_id)
+def load_warehouse(
+    build: warehouse.Build, batches: list[FileBatch], run_id: str, skipped: list[Skipped]
+) -> list[FileBatch]:
+    """Load every batch into the private copy of the warehouse, in one transaction; record identical copies."""
+    return pipeline.load(build, batches, run_id, skipped)
 
 
 @task(cache_policy=NO_CACHE)
@@ -140,30 +142,40 @@ def recon_flow(
     as_of = as_of or settings.today()
     started = dt.datetime.now(dt.UTC)
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    empty = pipeline.no_export_message(settings.raw_dir)
+    if empty and not settings.warehouse.exists():
+        raise FileNotFoundError(f"{empty}; there is no warehouse at {settings.warehouse} yet: nothing to reconcile")
     new, skipped = discover_files(settings.raw_dir, settings.warehouse)
-    logger.info("%d new file(s), %d already loaded", len(new), skipped)
+    logger.info("%d new file(s), %d already loaded", len(new), len(skipped))
     futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
     batches = [f.result() for f in futures]
     build = warehouse.Build(settings.warehouse)
     try:
-        loaded = load_warehouse(build, batches, run_id)
+        loaded = load_warehouse(build, batches, run_id, skipped)
         counts = reconcile(build, as_of, settings.carryover_due)
         alert_result = raise_alerts(build, as_of, settings.alerts)
         with build.transaction() as con:
-            warehouse.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=skipped)
+            warehouse.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=len(skipped))
         build.publish()
     finally:
         build.abandon()
-    outputs = publish_outputs(settings.warehouse, settings.out_dir, as_of, settings.alerts, settings.mask_accounts)
+    # nothing reconciled for the date (an empty raw/ and warehouse): nothing to publish, not an error
+    outputs = (
+        publish_outputs(settings.warehouse, settings.out_dir, as_of, settings.alerts, settings.mask_accounts)
+        if counts.get("execution_by_unit")
+        else []
+    )
     return {
         "run_id": run_id,
         "as_of": as_of,
         "warehouse": str(settings.warehouse),
         "out_dir": str(settings.out_dir),
         "files_new": len(loaded),
-        "files_skipped": skipped,
+        "files_skipped": len(skipped),
+        "copies": [s.message for s in skipped if s.is_copy],
         "files_rejected": sum(b.status == "rejected" for b in loaded),
         "rows_rejected": sum(b.rows_rejected for b in loaded),
+        "rejected_files": [(b.file_name, b.error) for b in loaded if b.status == "rejected"],
         "marts": counts,
         "alerts": alert_result,
         "outputs": [str(p) for p in outputs],

@@ -12,7 +12,7 @@ import re
 
 import duckdb
 
-from flows.warehouse import as_of_definitions
+from flows.warehouse import as_of_definitions, first_row
 
 log = logging.getLogger("treasury_recon.reconcile")
 
@@ -32,7 +32,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, as_of: dt.date, *, carryover_due: 
     # Views are inlined: every mart would re-derive the staging chain (stg_payment_rows: two window passes over
     # every payment row) once per reference. Snapshot the relations several marts read, once, as temp tables of
     # the same name (the temp schema is searched first), and drop them afterwards so the views are seen again.
-    db = con.execute("select current_database()").fetchone()[0]
+    db = first_row(con, "select current_database()")[0]
     for name in SHARED:
         con.execute(f'create or replace temp table "{name}" as select * from "{db}".main."{name}"')
     try:
@@ -40,7 +40,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, as_of: dt.date, *, carryover_due: 
             _ensure_table(con, name, body)
             con.execute(f'delete from "{name}" where as_of = ?', [as_of])
             con.execute(f'insert into "{name}" by name select * from (\n{body}\n)')
-            counts[name] = con.execute(f'select count(*) from "{name}" where as_of = ?', [as_of]).fetchone()[0]
+            counts[name] = first_row(con, f'select count(*) from "{name}" where as_of = ?', [as_of])[0]
     finally:
         for name in reversed(SHARED):
             con.execute(f'drop table if exists temp.main."{name}"')
@@ -50,7 +50,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, as_of: dt.date, *, carryover_due: 
 
 def _ensure_table(con: duckdb.DuckDBPyConnection, name: str, body: str) -> None:
     """Create the mart's table from its query's columns; columns added to the query later are added to it."""
-    kind = con.execute("select table_type from information_schema.tables where table_name = ?", [name]).fetchone()
+    kind = first_row(con, "select table_type from information_schema.tables where table_name = ?", [name])
     if kind and kind[0] == "VIEW":
         con.execute(f'drop view "{name}"')
         kind = None

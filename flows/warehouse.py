@@ -59,6 +59,15 @@ def set_memory_limit(limit: str | None) -> None:
         DUCKDB_CONFIG.pop("memory_limit", None)
 
 
+def first_row(con: duckdb.DuckDBPyConnection, query: str, params=None) -> tuple | None:
+    """The first row of ``query`` (None when it has none), with the result finished.
+
+    Never ``con.execute(...).fetchone()``: in DuckDB 2.0 the rest of the result stays open on the connection, and
+    the next ``register``, ``append`` or ``sql`` on it fails with "connection has an unfinished result"."""
+    rows = con.execute(query, params or []).fetchall()
+    return rows[0] if rows else None
+
+
 def sql_file(relative: str) -> str:
     return (SQL_DIR / relative).read_text(encoding="utf-8")
 
@@ -280,7 +289,7 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], run_i
     """Insert the batches' rows, rejects and accounting. Files already recorded (same sha256) are skipped and
     returned unchanged; the list of files actually loaded is returned."""
     known = {r[0] for r in con.execute("select sha256 from source_file_log").fetchall()}
-    next_id = con.execute("select coalesce(max(file_id), 0) + 1 from source_file_log").fetchone()[0]
+    next_id = first_row(con, "select coalesce(max(file_id), 0) + 1 from source_file_log")[0]
     loaded = []
     for batch in batches:
         if batch.sha256 in known:
@@ -384,6 +393,16 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, batch: FileBatch, file_id: i
         )
     finally:
         con.unregister("batch_rejects")
+
+
+def record_copies(con: duckdb.DuckDBPyConnection, copies: list[tuple[str, str, str, str]], run_id: str) -> None:
+    """Record (file name, sha256, name of the file already read with these bytes, message) of identical copies in
+    `duplicate_files` (shown in source_files); a copy already recorded is left as it was."""
+    if copies:
+        con.executemany(
+            "insert or ignore into duplicate_files values (?, ?, ?, ?, ?, ?)",
+            [[*c, run_id, datetime.now(UTC)] for c in copies],
+        )
 
 
 def record_run(

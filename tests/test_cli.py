@@ -129,3 +129,55 @@ def test_summary_agrees_with_the_workbook(sample_raw: Path, tmp_path: Path):
     assert Decimal(m["rate"]) == Decimal(str(cell["执行率"].value)) * 100 == Decimal("34.5")
     assert m["paid_co"] == wan("结转支出（万元）") and m["co"] == wan("上年结转（万元）")
     assert m["unbudgeted"] == wan("无预算支出（万元）") == "0.80"
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("command", ["run", "sql", "serve"])
+def test_a_warehouse_that_is_a_folder_is_one_line(tmp_path: Path, capsys, command: str):
+    """Issue 9 item 9: --warehouse pointing at a folder gave 153 lines of traceback."""
+    (tmp_path / "raw").mkdir()
+    argv = [command, "--warehouse", str(tmp_path)] + (
+        ["select 1"] if command == "sql" else ["--raw", str(tmp_path / "raw")]
+    )
+    assert cli.main(argv) == 2
+    assert f"--warehouse {tmp_path} is a folder: give the DuckDB file" in one_line_error(capsys)
+
+
+def test_a_warehouse_that_is_not_duckdb_and_an_unwritable_out_are_one_line(tmp_path: Path, capsys):
+    (tmp_path / "raw").mkdir()
+    fake = tmp_path / "recon.duckdb"
+    fake.write_text("not a database", encoding="utf-8")
+    assert cli.main(["sql", "--warehouse", str(fake), "select 1"]) == 2
+    assert "is not a DuckDB database file" in one_line_error(capsys)
+    blocker = tmp_path / "out-is-a-file"
+    blocker.write_text("x", encoding="utf-8")
+    argv = [
+        "run",
+        "--raw",
+        str(tmp_path / "raw"),
+        "--warehouse",
+        str(tmp_path / "w.duckdb"),
+        "--out",
+        str(blocker / "o"),
+    ]
+    assert cli.main(argv) == 2
+    assert "cannot write there" in one_line_error(capsys)
+
+
+def test_serve_with_a_dead_prefect_server_is_one_line(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch):
+    """Issue 9 item 9: a PREFECT_API_URL where nothing listens gave a 98-line traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    assert cli.main(["serve", "--raw", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb")]) == 2
+    err = one_line_error(capsys)
+    assert f"Prefect server at {url} is not reachable" in err and "prefect server start" in err

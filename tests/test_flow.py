@@ -132,11 +132,19 @@ def test_an_open_analyst_session_across_a_full_nightly(prefect_server, sample_ra
         assert con.execute("select count(*), sum(net_amt) from payments").fetchone() == (7, Decimal("742000.00"))
 
 
-def test_a_failed_run_fails_in_prefect_and_sends_an_alert(prefect_server, sample_raw, tmp_path, http_server):
+def test_a_failed_run_fails_in_prefect_and_sends_an_alert(
+    prefect_server, sample_raw, tmp_path, http_server, monkeypatch
+):
+    # a config mistake now stops the run at load (tests/test_config.py); fail the run inside reconcile instead
+    from flows import pipeline
+
+    def disk_full(*args, **kwargs):
+        raise OSError("carryover_due: disk full while reconciling")
+
+    monkeypatch.setattr(pipeline, "reconcile_marts", disk_full)
     config = tmp_path / "recon.toml"
     config.write_text(
         f'[paths]\nraw = "{sample_raw}"\nwarehouse = "{tmp_path / "recon.duckdb"}"\nout = "{tmp_path / "out"}"\n'
-        '[run]\ncarryover_due = "13-45"\n'
         f'[[alerts.channels]]\ntype = "webhook"\nname = "ops"\nurl = "http://127.0.0.1:{http_server.server_port}/"\n',
         encoding="utf-8",
     )

@@ -62,7 +62,7 @@ def test_empty_file(tmp_path):
         (tmp_path / name).write_bytes(b"")
         batch = ingest_file(tmp_path / name, "payments")
         file_rejected(batch, "unreadable_file", None)
-        assert batch.error == f"{name}: the file is empty (0 bytes)"
+        assert batch.error == f"{name}: the file is empty (0 bytes) — 无法读取，不是可用的导出文件，已跳过"
         assert (batch.rows_read, batch.rows_rejected, batch.rows_skipped) == (0, 0, 0)
 
 

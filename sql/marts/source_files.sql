@@ -1,6 +1,6 @@
 -- source_files: every input file seen, with its row accounting (CONTRACT.md section 3).
--- Grain: one row per file (sha256).
--- Reads: source_file_log, stg_payment_rows, stg_refunds, stg_budget_lines.
+-- Grain: one row per file (sha256), plus one per identical copy under another name (status duplicate_file).
+-- Reads: source_file_log, duplicate_files, stg_payment_rows, stg_refunds, stg_budget_lines.
 -- rows_read = rows_loaded + rows_duplicate + rows_rejected + rows_skipped. A valid row is loaded when it is the
 -- winning version of its voucher or refund notice, or a version of its budget line (a budget sheet's rows are
 -- versions, CONTRACT.md 1.3: a superseded version is loaded, it is in force before the next one), else it counts
@@ -60,3 +60,31 @@ select
     f.run_id
 from source_file_log as f
 left join loaded as l on f.file_id = l.file_id
+
+union all
+
+-- a byte-identical copy of a file already read: not read again, reported so whoever dropped it knows
+select
+    d.file_name,
+    d.sha256,
+    f.kind,
+    'duplicate_file' as status,
+    d.message as error,
+    cast(0 as bigint) as rows_read,
+    cast(0 as bigint) as rows_loaded,
+    cast(0 as bigint) as rows_duplicate,
+    cast(0 as bigint) as rows_rejected,
+    cast(0 as bigint) as rows_skipped,
+    null as control_total,
+    null as parsed_total,
+    d.first_seen as loaded_at,
+    null as file_id,
+    null as file_path,
+    null as sheet,
+    null as encoding,  -- noqa: RF04
+    null as units,
+    f.fiscal_year,
+    null as latest_date,
+    d.run_id
+from duplicate_files as d
+left join source_file_log as f on d.sha256 = f.sha256

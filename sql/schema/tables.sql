@@ -24,6 +24,18 @@ create table if not exists source_file_log (
     loaded_at timestamp with time zone
 );
 
+-- duplicate_files: a file whose bytes equal a file already read under another name (a copy such as 副本.xlsx).
+-- It is not read again; one row per (name, content), so the same copy found every night is recorded once.
+create table if not exists duplicate_files (
+    file_name varchar not null,
+    sha256 varchar not null,
+    same_as varchar not null,  -- source_file_log.file_name of the file with these bytes
+    message varchar not null,
+    run_id varchar,
+    first_seen timestamp with time zone,
+    primary key (file_name, sha256)
+);
+
 create table if not exists raw_payments (
     file_id integer not null,
     source_file varchar not null,
