@@ -77,15 +77,10 @@ def _post_json(url: str, payload: dict, timeout: float) -> bytes:
         raise ChannelError(f"POST failed: {e}") from e
 
 
-@dataclass
-class WebhookChannel:
-    """A generic JSON webhook: {"title", "text", "events": [...]}."""
+class _BodyLimit:
+    """A channel whose size limit is ``max_bytes`` UTF-8 bytes of the body text (None: no limit)."""
 
-    name: str
-    url: str | None = None
-    url_env: str | None = None
-    timeout: float = 10.0
-    max_bytes: int | None = None  # limit on "text" (UTF-8 bytes); "events" always lists every event
+    max_bytes: int | None
 
     @property
     def limit(self) -> int | None:
@@ -93,6 +88,17 @@ class WebhookChannel:
 
     def measure(self, title: str, body: str) -> int:
         return len(body.encode("utf-8"))
+
+
+@dataclass
+class WebhookChannel(_BodyLimit):
+    """A generic JSON webhook: {"title", "text", "events": [...]}."""
+
+    name: str
+    url: str | None = None
+    url_env: str | None = None
+    timeout: float = 10.0
+    max_bytes: int | None = None  # limit on "text" (UTF-8 bytes); "events" always lists every event
 
     def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
         url = _secret(self.url, self.url_env, self.name)
@@ -142,7 +148,7 @@ class RobotChannel:
 
 
 @dataclass
-class EmailChannel:
+class EmailChannel(_BodyLimit):
     """Email over SMTP (plain, or STARTTLS when starttls = true)."""
 
     name: str
@@ -156,13 +162,6 @@ class EmailChannel:
     password_env: str | None = None
     timeout: float = 10.0
     max_bytes: int | None = EMAIL_BODY_MAX_BYTES  # body text; when it cannot list everything, a CSV has the full list
-
-    @property
-    def limit(self) -> int | None:
-        return self.max_bytes
-
-    def measure(self, title: str, body: str) -> int:
-        return len(body.encode("utf-8"))
 
     def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
         if not self.to:
