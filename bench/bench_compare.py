@@ -10,7 +10,7 @@ Python process started from this small one, so its peak RSS (``getrusage(RUSAGE_
 (Linux carries a parent's ru_maxrss across fork + exec, so this process never generates or loads data itself).
 Imports happen before the clock in every measured process.
 
-B1  A fiscal year, ``--rows`` payments in ONE GB18030 CSV from ``flows.generate.generate(split="none", units=20,
+B1  A fiscal year, ``--rows`` payments in ONE GB18030 CSV from ``flows.demo.generate.generate(split="none", units=20,
     projects_per_unit=25)`` plus its budget sheet and refund notices, end to end on a new warehouse:
     ``pipeline.run_plain`` (discover -> ingest -> validate -> load -> reconcile, one atomic publish) then
     ``publish.publish_outputs`` (plain functions, no Prefect). Baselines, DuckDB's own ``read_csv`` of the same
@@ -29,7 +29,7 @@ B3  An incremental night: one daily export of 5,000 payments dated 2025-12-31 (`
     copy of the warehouse B1 published (copied before the clock) gets the full run again: ``run_plain`` (discover
     hashes every file and skips the known ones, ingest + load the new one, reconcile as of 2025-12-31) then
     ``publish_outputs``. Baseline: B1's pipeline. Target: under 10 % of B1.
-B4  ``flows.reconcile.reconcile`` alone inside ``warehouse.Build(...).transaction()`` (the private copy is made
+B4  ``flows.warehouse.transform.reconcile`` alone inside ``db.Build(...).transaction()`` (the private copy is made
     before the clock; the commit is inside it), as of 2025-12-31, on the warehouse B1 published and on a
     ``--big-rows`` one made from it in SQL (not measured): raw_payments, raw_refunds, rejected_rows and the
     source_file_log rows of the payment and refund files replicated as further exports with new voucher and refund
@@ -93,24 +93,24 @@ PREFECT_ENV = {  # what `recon run` sets (flows/cli.py PREFECT_DEFAULTS)
 
 # (label, module, attribute, depth): wrapped with a timer in the measuring process; depth indents the report
 STAGES = [
-    ("warehouse.known_files", "flows.warehouse", "known_files", 0),
+    ("warehouse.known_files", "flows.warehouse.db", "known_files", 0),
     ("pipeline.discover", "flows.pipeline", "discover", 0),
     ("sha256_of (every file in raw/)", "flows.pipeline", "sha256_of", 1),
     ("pipeline.ingest", "flows.pipeline", "ingest", 0),
-    ("Build.__init__", "flows.warehouse", "Build.__init__", 0),
+    ("Build.__init__", "flows.warehouse.db", "Build.__init__", 0),
     ("shutil.copyfile (warehouse copy)", "shutil", "copyfile", 1),
-    ("ensure_schema", "flows.warehouse", "ensure_schema", 1),
+    ("ensure_schema", "flows.warehouse.db", "ensure_schema", 1),
     ("pipeline.load", "flows.pipeline", "load", 0),
     ("pipeline.reconcile", "flows.pipeline", "reconcile", 0),
-    ("alerts.raise_and_notify", "flows.alerts", "raise_and_notify", 0),
-    ("Build.publish (checkpoint, os.replace)", "flows.warehouse", "Build.publish", 0),
-    ("publish.publish_outputs", "flows.publish", "publish_outputs", 0),
-    ("prepare (shared reads, voucher temp table)", "flows.publish", "prepare", 1),
-    ("load_unit (queries of the marts)", "flows.publish", "load_unit", 1),
-    ("copy_mart (CSV + Parquet)", "flows.publish", "copy_mart", 1),
-    ("write_documents (here: one process only)", "flows.publish", "write_documents", 1),
-    ("build_workbook", "flows.publish", "build_workbook", 2),
-    ("Workers.results (wait for the workbook processes)", "flows.publish_worker", "Workers.results", 1),
+    ("alerts.raise_and_notify", "flows.alerts.evaluate", "raise_and_notify", 0),
+    ("Build.publish (checkpoint, os.replace)", "flows.warehouse.db", "Build.publish", 0),
+    ("publish.publish_outputs", "flows.publish.outputs", "publish_outputs", 0),
+    ("prepare (shared reads, voucher temp table)", "flows.publish.outputs", "prepare", 1),
+    ("load_unit (queries of the marts)", "flows.publish.outputs", "load_unit", 1),
+    ("copy_mart (CSV + Parquet)", "flows.publish.outputs", "copy_mart", 1),
+    ("write_documents (here: one process only)", "flows.publish.outputs", "write_documents", 1),
+    ("build_workbook", "flows.publish.outputs", "build_workbook", 2),
+    ("Workers.results (wait for the workbook processes)", "flows.publish.worker", "Workers.results", 1),
 ]
 _INSERT = re.compile(r'\s*insert into "([^"]+)"', re.IGNORECASE)
 
@@ -273,8 +273,11 @@ def child_floor(utf8: str | None, gb18030: str | None, work: str) -> None:
 def child_pipeline(raw: str, mode: str, work: str) -> None:
     """mode plain: run_plain + publish_outputs; steps: the flow's steps without Prefect (alerts included)."""
     t = time.perf_counter()
-    from flows import alerts, pipeline, publish, warehouse
-    from flows.alerts import AlertSettings
+    from flows import pipeline
+    from flows.alerts import evaluate
+    from flows.alerts.evaluate import AlertSettings
+    from flows.publish import outputs
+    from flows.warehouse import db
 
     import_s = time.perf_counter() - t
     stages: dict = {}
@@ -286,19 +289,19 @@ def child_pipeline(raw: str, mode: str, work: str) -> None:
     if mode == "plain":
         loaded = pipeline.run_plain(Path(raw), wh, AS_OF)
     else:
-        new, _ = pipeline.discover(Path(raw), warehouse.known_files(wh))
+        new, _ = pipeline.discover(Path(raw), db.known_files(wh))
         batches = [pipeline.ingest(n, None) for n in new]
-        build = warehouse.Build(wh)
+        build = db.Build(wh)
         try:
             loaded = pipeline.load(build, batches, "bench")
             pipeline.reconcile(build, AS_OF, "06-30")
             with build.transaction() as con:
-                alerts.raise_and_notify(con, AS_OF, AlertSettings())
+                evaluate.raise_and_notify(con, AS_OF, AlertSettings())
             build.publish()
         finally:
             build.abandon()
     t_run = time.perf_counter()
-    written = publish.publish_outputs(wh, out, AS_OF)
+    written = outputs.publish_outputs(wh, out, AS_OF)
     t1 = time.perf_counter()
     sampler.stop.set()
     sampler.join()
@@ -372,7 +375,7 @@ def child_flow(raw: str, work: str) -> None:
 
 def child_ingest_xlsx(path: str) -> None:
     from flows import pipeline
-    from flows.ingest import sha256_of
+    from flows.ingest.validate import sha256_of
     from flows.pipeline import NewFile
 
     p = Path(path)
@@ -405,12 +408,12 @@ def child_read_excel(path: str, engine: str) -> None:
 
 
 def child_reconcile(wh: str) -> None:
-    from flows import warehouse
-    from flows.reconcile import reconcile
+    from flows.warehouse import db
+    from flows.warehouse.transform import reconcile
 
     stages: dict = {}
     t = time.perf_counter()
-    build = warehouse.Build(Path(wh))
+    build = db.Build(Path(wh))
     build_s = time.perf_counter() - t
     try:
         cpu0, t0 = _cpu_s(), time.perf_counter()
@@ -429,13 +432,13 @@ def child_reconcile(wh: str) -> None:
 
 
 def prep_year(out: str, rows: int, seed: int) -> None:
-    from flows.generate import generate
+    from flows.demo.generate import generate
 
     generate(Path(out), payments=rows, units=UNITS, projects_per_unit=PROJECTS_PER_UNIT, split="none", seed=seed)
 
 
 def prep_xlsx(out: str, rows: int, seed: int) -> None:
-    from flows.generate import generate
+    from flows.demo.generate import generate
 
     generate(
         Path(out),
@@ -450,7 +453,7 @@ def prep_xlsx(out: str, rows: int, seed: int) -> None:
 
 
 def prep_daily(out: str, seed: int) -> None:
-    from flows.generate import generate
+    from flows.demo.generate import generate
 
     generate(
         Path(out),
@@ -487,10 +490,10 @@ def _remap(column: str, step: int, width: int) -> str:
 
 def prep_big(src: str, dst: str, factor: int) -> None:
     """The big warehouse: a copy of src with the payment and refund exports replicated factor times in SQL."""
-    from flows import warehouse
+    from flows.warehouse import db
 
     shutil.copyfile(src, dst)
-    con = warehouse.connect(dst)
+    con = db.connect(dst)
     try:
         con.execute("begin transaction")
         con.execute("create temp table rep as select range as k from range(1, ?)", [factor])
@@ -616,7 +619,7 @@ class Data:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-                path.with_name(path.name + ".lock").unlink(missing_ok=True)  # warehouse.Build's lock file
+                path.with_name(path.name + ".lock").unlink(missing_ok=True)  # db.Build's lock file
         for leftover in self.root.glob("compare-work-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         shutil.rmtree(self.root / "compare-prefect-home", ignore_errors=True)

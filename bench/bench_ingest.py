@@ -3,7 +3,7 @@
     python bench/bench_ingest.py [--csv-rows 1000000] [--xlsx-rows 200000] [--seed 20250101] [--dir bench/data]
                                  [--keep] [--repeat 3] [--profile]
 
-1. Writes two synthetic 国库集中支付明细 exports with the 17 headers of ``flows.samples.PAYMENT_HEADER``: a CSV in
+1. Writes two synthetic 国库集中支付明细 exports with the 17 headers of ``flows.demo.samples.PAYMENT_HEADER``: a CSV in
    GB18030 (title row, 金额单位：元 row, header, data, 合计 row; amounts such as "12,345.67", quoted) and an xlsx
    (the same layout, dates and amounts as typed cells, accounts as text). Writing them is not measured; files that
    already exist for the same row count and seed are reused (``--keep`` keeps them after the run).
@@ -199,7 +199,7 @@ def synthetic_payments(n: int, seed: int) -> tuple[dict[str, list], int]:
     sorted by date, and the total in fen (the 合计 row)."""
     import numpy as np
 
-    from flows.samples import PAYMENT_HEADER
+    from flows.demo.samples import PAYMENT_HEADER
 
     rng = np.random.default_rng(seed)
     # ~200 units and ~500 projects; each project belongs to one unit and has its own function code and documents
@@ -369,26 +369,26 @@ _start_rss = _maxrss_mib()  # before any heavy import: what the process inherite
 # (label, module, attribute, depth): wrapped with a timer in the measuring process; depth only indents the report
 STAGES = [
     ("ingest_file", "flows.pipeline", "ingest_file", 0),
-    ("read_grid", "flows.ingest", "read_grid", 1),
-    ("detect_encoding", "flows.readers", "detect_encoding", 2),
+    ("read_grid", "flows.ingest.validate", "read_grid", 1),
+    ("detect_encoding", "flows.ingest.read", "detect_encoding", 2),
     ("pyarrow.csv.read_csv", "pyarrow.csv", "read_csv", 2),
-    ("_grid_from_rows (cell_text per cell)", "flows.readers", "_grid_from_rows", 2),
-    ("extract", "flows.ingest", "extract", 1),
-    ("parse_money", "flows.extract", "parse_money", 2),
-    ("parse_date", "flows.extract", "parse_date", 2),
-    ("parse_account", "flows.extract", "parse_account", 2),
-    ("clean_code", "flows.extract", "clean_code", 2),
-    ("clean_text", "flows.extract", "clean_text", 2),
-    ("_validate", "flows.ingest", "_validate", 1),
-    ("_frame (arrow -> pandas)", "flows.ingest", "_frame", 2),
+    ("_grid_from_rows (cell_text per cell)", "flows.ingest.read", "_grid_from_rows", 2),
+    ("extract", "flows.ingest.validate", "extract", 1),
+    ("parse_money", "flows.ingest.extract", "parse_money", 2),
+    ("parse_date", "flows.ingest.extract", "parse_date", 2),
+    ("parse_account", "flows.ingest.extract", "parse_account", 2),
+    ("clean_code", "flows.ingest.extract", "clean_code", 2),
+    ("clean_text", "flows.ingest.extract", "clean_text", 2),
+    ("_validate", "flows.ingest.validate", "_validate", 1),
+    ("_frame (arrow -> pandas)", "flows.ingest.validate", "_frame", 2),
     ("pandera DataFrameSchema.validate", "pandera.api.pandas.container", "DataFrameSchema.validate", 2),
     ("load: Build + pipeline.load + publish", "__main__", "_load", 0),
-    ("Build (private copy)", "flows.warehouse", "Build.__init__", 1),
-    ("ensure_schema (tables, macros, views)", "flows.warehouse", "ensure_schema", 2),
+    ("Build (private copy)", "flows.warehouse.db", "Build.__init__", 1),
+    ("ensure_schema (tables, macros, views)", "flows.warehouse.db", "ensure_schema", 2),
     ("pipeline.load (one transaction)", "flows.pipeline", "load", 1),
-    ("_insert_rows", "flows.warehouse", "_insert_rows", 2),
-    ("_insert_rejects", "flows.warehouse", "_insert_rejects", 2),
-    ("Build.publish (checkpoint, os.replace)", "flows.warehouse", "Build.publish", 1),
+    ("_insert_rows", "flows.warehouse.db", "_insert_rows", 2),
+    ("_insert_rejects", "flows.warehouse.db", "_insert_rejects", 2),
+    ("Build.publish (checkpoint, os.replace)", "flows.warehouse.db", "Build.publish", 1),
 ]
 
 
@@ -426,12 +426,13 @@ def _install_timers(record: dict[str, dict], stages: list[tuple] | None = None) 
 def _load(warehouse_path: Path, batch) -> None:
     """What a run does to load one batch: a private copy of the warehouse (``Build``, which creates the schema),
     ``pipeline.load`` in one transaction, and the atomic publish. Reconciliation is not part of this path."""
-    from flows import pipeline, warehouse
+    from flows import pipeline
+    from flows.warehouse import db
 
-    if not hasattr(warehouse, "Build"):  # before Build existed, load took the warehouse path and published itself
+    if not hasattr(db, "Build"):  # before Build existed, load took the warehouse path and published itself
         pipeline.load(warehouse_path, [batch], "bench")
         return
-    build = warehouse.Build(warehouse_path)
+    build = db.Build(warehouse_path)
     try:
         pipeline.load(build, [batch], "bench")
         build.publish()
@@ -444,7 +445,7 @@ def child(fmt: str, path: Path, work: Path, profile_to: Path | None) -> None:
     import duckdb
 
     from flows import pipeline
-    from flows.ingest import sha256_of
+    from flows.ingest.validate import sha256_of
     from flows.pipeline import NewFile
 
     import_s = time.perf_counter() - t

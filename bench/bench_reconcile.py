@@ -18,9 +18,9 @@
    - two budget sheets for 2025: every budgeted project (cur_amt about 0.85-1.45 times its current-year payments,
      so some are overspent; carry-over 0.9-1.4 times the carry-over payments; quarterly plans, 2 % not adding up,
      5 % without a plan) and a later sheet revising 10 % of them.
-2. Measures ``--repeat`` fresh processes per warehouse: ``warehouse.Build`` (the private copy) and imports before the
-   clock; then ``flows.reconcile.reconcile(con, as_of)`` inside ``build.transaction()`` is timed (the commit is
-   reported apart), the peak RSS is ``getrusage(RUSAGE_SELF).ru_maxrss`` of that process (which never generated
+2. Measures ``--repeat`` fresh processes per warehouse: ``db.Build`` (the private copy) and imports before the
+   clock; then ``flows.warehouse.transform.reconcile(con, as_of)`` inside ``build.transaction()`` is timed (the commit
+   is reported apart), the peak RSS is ``getrusage(RUSAGE_SELF).ru_maxrss`` of that process (which never generated
    data: Linux carries a parent's ru_maxrss into its child), and the copy is abandoned, so every run starts from the
    same warehouse. Each ``con.execute`` of reconcile goes through a thin timing wrapper (a Python call per
    statement), which gives the time per mart and statement. CPU s is the user + system time of the measuring
@@ -472,11 +472,11 @@ def generation_sql(rows: int, seed: int) -> list[str]:
 
 def generate(rows: int, seed: int, path: Path) -> None:
     """A new warehouse at path: the real schema (Build -> ensure_schema), raw tables from SQL, published."""
-    from flows import warehouse
+    from flows.warehouse import db
 
     t = time.perf_counter()
     path.unlink(missing_ok=True)
-    build = warehouse.Build(path)
+    build = db.Build(path)
     try:
         with build.transaction() as con:
             for statement in generation_sql(rows, seed):
@@ -570,12 +570,12 @@ class TimedConnection:
 
 def child(path: Path, as_of: dt.date) -> None:
     t = time.perf_counter()
-    from flows import warehouse
-    from flows.reconcile import reconcile
+    from flows.warehouse import db
+    from flows.warehouse.transform import reconcile
 
     import_s = time.perf_counter() - t
     t = time.perf_counter()
-    build = warehouse.Build(path)  # the private copy + ensure_schema, as a run does before reconcile
+    build = db.Build(path)  # the private copy + ensure_schema, as a run does before reconcile
     try:
         build_s = time.perf_counter() - t
         rss_before = _maxrss_mib()
@@ -642,9 +642,9 @@ def child(path: Path, as_of: dt.date) -> None:
 def profile_child(path: Path, as_of: dt.date, top: int) -> None:
     """Each staging and rule view and each as-of mart body on its own (views inline what they read, so every
     time includes its inputs), and EXPLAIN ANALYZE (json profiling) of the slowest mart body."""
-    from flows import warehouse
+    from flows.warehouse import db
 
-    build = warehouse.Build(path)
+    build = db.Build(path)
     out: dict = {"relations": [], "explain": None}
     try:
         con = build.con
@@ -652,14 +652,14 @@ def profile_child(path: Path, as_of: dt.date, top: int) -> None:
         con.execute("set variable as_of = cast(? as date)", [as_of])
         con.execute("set variable carryover_due = '06-30'")
         for layer in ("staging", "rules"):
-            for name, _body in warehouse.sql_definitions(layer):
+            for name, _body in db.sql_definitions(layer):
                 t = time.perf_counter()
                 con.execute(f'create or replace temp table "_p_{name}" as select * from "{name}"')
                 seconds = time.perf_counter() - t
                 n = con.execute(f'select count(*) from "_p_{name}"').fetchone()[0]
                 con.execute(f'drop table "_p_{name}"')
                 out["relations"].append((layer, name, seconds, n))
-        bodies = warehouse.as_of_definitions()
+        bodies = db.as_of_definitions()
         for name, body in bodies:
             t = time.perf_counter()
             con.execute(f'create or replace temp table "_p_{name}" as select * from (\n{body}\n)')
@@ -746,7 +746,9 @@ def report(
     first = next(iter(results.values()))[0]
     repeat = max(len(v) for v in results.values())
     print()
-    print("treasury-recon reconcile benchmark: flows.reconcile.reconcile(con, as_of) in a warehouse.Build transaction")
+    print(
+        "treasury-recon reconcile benchmark: flows.warehouse.transform.reconcile(con, as_of) in a db.Build transaction"
+    )
     print(f"command : {shlex.join([sys.executable, *sys.argv])}")
     print(f"commit  : {_commit()}")
     print(f"nproc   : {_nproc()}    duckdb threads: {first['threads']}    platform: {platform.platform()}")

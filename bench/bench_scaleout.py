@@ -50,8 +50,9 @@ UNITS, PROJECTS_PER_UNIT = 20, 25
 
 
 def child_flow(raw: str, small: str, runner: str, work: str) -> None:
-    from flows import pipeline, publish
+    from flows import pipeline
     from flows.nightly import recon_flow, with_task_runner
+    from flows.publish import outputs
 
     marks: dict[str, float] = {}
 
@@ -69,7 +70,7 @@ def child_flow(raw: str, small: str, runner: str, work: str) -> None:
         raw_dir=small, warehouse_path=str(Path(work) / "warm.duckdb"), out_dir=str(Path(work) / "warm"), as_of=AS_OF
     )
     pipeline.load = mark("load", pipeline.load)
-    publish.publish_outputs = mark("publish", publish.publish_outputs)
+    outputs.publish_outputs = mark("publish", outputs.publish_outputs)
     name, _, workers = runner.partition(":")
     flow = with_task_runner(name, int(workers or 2))
     sampler = _Sampler()
@@ -132,7 +133,7 @@ def child_plain(raw: str, runner: str) -> None:
 
 
 def prep(out: str, rows: str, seed: str) -> None:
-    from flows.generate import generate
+    from flows.demo.generate import generate
 
     rows, seed = int(rows), int(seed)  # arguments reach a child process as text
     generate(Path(out), payments=rows, units=UNITS, projects_per_unit=PROJECTS_PER_UNIT, split="quarterly", seed=seed)

@@ -115,12 +115,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"recon: {empty}", file=sys.stderr)
             return run(settings, args.as_of)
         if args.command == "sql":
-            from flows import warehouse
             from flows.config import load_settings
+            from flows.warehouse import db
 
             settings = load_settings(args.config, warehouse=args.warehouse)
             check_paths(settings)
-            warehouse.set_memory_limit(settings.duckdb_memory_limit)
+            db.set_memory_limit(settings.duckdb_memory_limit)
             return sql(settings.warehouse, args.query, args.format)
         if args.command == "serve":
             from flows.config import check_cron, load_settings
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             check_paths(settings, out=True)
             return serve(settings, args.cron)
         if args.command == "generate":
-            from flows.generate import generate
+            from flows.demo.generate import generate
 
             formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
             g = generate(
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             from flows.config import Settings
-            from flows.samples import write_samples
+            from flows.demo.samples import write_samples
 
             base = args.dir.resolve()
             write_samples(base / "raw")
@@ -260,8 +260,8 @@ def serve(settings, cron: str | None = None) -> int:
 
 
 def format_summary(settings, summary: dict, as_of: dt.date) -> str:
-    from flows import warehouse
     from flows.formatting import fmt_wan
+    from flows.warehouse import db
 
     lines = [
         f"run {summary['run_id']} as of {as_of}",
@@ -271,7 +271,7 @@ def format_summary(settings, summary: dict, as_of: dt.date) -> str:
     for name, error in summary.get("rejected_files", []):
         lines.append(f"rejected {error}" if (error or "").startswith(name) else f"rejected {name}: {error}")
     lines.extend(f"skipped {message}" for message in summary.get("copies", []))
-    with warehouse.read_only(settings.warehouse) as con:
+    with db.read_only(settings.warehouse) as con:
         units = con.execute(
             "select fiscal_year, agency_code, coalesce(agency_name, ''), cur_amt, paid_current, execution_rate_pct,"
             " carryover_amt, paid_carryover, unbudgeted_amt from execution_by_unit where as_of = ?"
@@ -315,10 +315,10 @@ def _plain(value):
 def sql(warehouse_path: Path, query: str, fmt: str) -> int:
     import duckdb
 
-    from flows import warehouse
+    from flows.warehouse import db
 
     try:
-        with warehouse.read_only(warehouse_path) as con:
+        with db.read_only(warehouse_path) as con:
             if fmt == "table":
                 rel = con.sql(query)
                 if rel is not None:

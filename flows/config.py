@@ -14,8 +14,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flows.alerts import AlertSettings
-from flows.channels import channel_from_config
+from flows.alerts.channels import channel_from_config
+from flows.alerts.evaluate import AlertSettings
 
 DEFAULT_CONFIG = Path("recon.toml")
 

@@ -15,18 +15,20 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import alerts, pipeline, warehouse
-from flows.alerts import AlertSettings
-from flows.channels import ChannelError
+from flows import pipeline
+from flows.alerts import evaluate
+from flows.alerts.channels import ChannelError
+from flows.alerts.evaluate import AlertSettings
 from flows.config import Settings, load_settings
-from flows.ingest import FileBatch
+from flows.ingest.validate import FileBatch
 from flows.pipeline import NewFile, Skipped
+from flows.warehouse import db
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def discover_files(raw_dir: Path, warehouse_path: Path) -> tuple[list[NewFile], list[Skipped]]:
     """Files in raw/ whose content (sha256) the warehouse has not seen."""
-    return pipeline.discover(raw_dir, warehouse.known_files(warehouse_path))
+    return pipeline.discover(raw_dir, db.known_files(warehouse_path))
 
 
 @task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -36,15 +38,13 @@ def ingest_file(new: NewFile, fiscal_year: int | None) -> FileBatch:
 
 
 @task(cache_policy=NO_CACHE)
-def load_warehouse(
-    build: warehouse.Build, batches: list[FileBatch], run_id: str, skipped: list[Skipped]
-) -> list[FileBatch]:
+def load_warehouse(build: db.Build, batches: list[FileBatch], run_id: str, skipped: list[Skipped]) -> list[FileBatch]:
     """Load every batch into the private copy of the warehouse, in one transaction; record identical copies."""
     return pipeline.load(build, batches, run_id, skipped)
 
 
 @task(cache_policy=NO_CACHE)
-def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str) -> dict[str, int]:
+def reconcile(build: db.Build, as_of: dt.date, carryover_due: str) -> dict[str, int]:
     """Evaluate the rules and materialise the marts for the as-of date."""
     return pipeline.reconcile(build, as_of, carryover_due)
 
@@ -59,16 +59,16 @@ def publish_outputs(
 ) -> list[Path]:
     """Write the workbooks, report paragraphs and mart copies from the published warehouse (behind-plan
     thresholds: the config's [alerts], as for the alerts; account numbers masked unless [publish] says not)."""
-    from flows.publish import publish_outputs as publish
+    from flows.publish.outputs import publish_outputs as publish
 
     return publish(warehouse_path, out_dir, as_of, alert_settings=alert_settings, mask=mask_accounts)
 
 
 @task(cache_policy=NO_CACHE)
-def raise_alerts(build: warehouse.Build, as_of: dt.date, alert_settings: AlertSettings) -> dict:
+def raise_alerts(build: db.Build, as_of: dt.date, alert_settings: AlertSettings) -> dict:
     """Evaluate the alert rules, keep them in `alerts`, announce what changed (a channel that is down only delays)."""
     with build.transaction() as con:
-        return alerts.raise_and_notify(con, as_of, alert_settings)
+        return evaluate.raise_and_notify(con, as_of, alert_settings)
 
 
 def with_task_runner(runner: str = "threads", workers: int = 2):
@@ -109,10 +109,10 @@ def notify_failure(flow, flow_run, state) -> None:
         as_of = dt.date.fromisoformat(as_of)
     error = state.message or "unknown error"
     try:
-        build = warehouse.Build(settings.warehouse)
+        build = db.Build(settings.warehouse)
         try:
             with build.transaction() as con:
-                alerts.record_run_failure(con, as_of, error, settings.alerts)
+                evaluate.record_run_failure(con, as_of, error, settings.alerts)
             build.publish()
         finally:
             build.abandon()
@@ -138,7 +138,7 @@ def recon_flow(
     file (defaults without one); the other parameters override it. as_of defaults to today in the unit's timezone."""
     logger = get_run_logger()
     settings = _settings(config, raw_dir=raw_dir, warehouse=warehouse_path, out_dir=out_dir, fiscal_year=fiscal_year)
-    warehouse.set_memory_limit(settings.duckdb_memory_limit)
+    db.set_memory_limit(settings.duckdb_memory_limit)
     as_of = as_of or settings.today()
     started = dt.datetime.now(dt.UTC)
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
@@ -149,13 +149,13 @@ def recon_flow(
     logger.info("%d new file(s), %d already loaded", len(new), len(skipped))
     futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
     batches = [f.result() for f in futures]
-    build = warehouse.Build(settings.warehouse)
+    build = db.Build(settings.warehouse)
     try:
         loaded = load_warehouse(build, batches, run_id, skipped)
         counts = reconcile(build, as_of, settings.carryover_due)
         alert_result = raise_alerts(build, as_of, settings.alerts)
         with build.transaction() as con:
-            warehouse.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=len(skipped))
+            db.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=len(skipped))
         build.publish()
     finally:
         build.abandon()

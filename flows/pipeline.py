@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows import warehouse
-from flows.ingest import FileBatch, guess_kind, ingest_file, kind_of, reject_file, sha256_of
-from flows.readers import SPREADSHEET_SUFFIXES, TEXT_SUFFIXES
-from flows.reconcile import reconcile as reconcile_marts
+from flows.ingest.read import SPREADSHEET_SUFFIXES, TEXT_SUFFIXES
+from flows.ingest.validate import FileBatch, guess_kind, ingest_file, kind_of, reject_file, sha256_of
+from flows.warehouse import db
+from flows.warehouse.transform import reconcile as reconcile_marts
 
 log = logging.getLogger("treasury_recon.pipeline")
 
@@ -120,16 +120,16 @@ def ingest(new: NewFile, fiscal_year: int | None = None) -> FileBatch:
     return batch
 
 
-def load(build: warehouse.Build, batches: list[FileBatch], run_id: str, skipped: list[Skipped] = ()) -> list[FileBatch]:
+def load(build: db.Build, batches: list[FileBatch], run_id: str, skipped: list[Skipped] = ()) -> list[FileBatch]:
     """Load the batches into the build (the private copy of the warehouse), in one transaction, and record the
     identical copies among the skipped files (once each: the same copy every night changes nothing)."""
     with build.transaction() as con:
-        loaded = warehouse.load_batches(con, batches, run_id)
-        warehouse.record_copies(con, [(s.label, s.sha256, s.same_as, s.message) for s in skipped if s.is_copy], run_id)
+        loaded = db.load_batches(con, batches, run_id)
+        db.record_copies(con, [(s.label, s.sha256, s.same_as, s.message) for s in skipped if s.is_copy], run_id)
         return loaded
 
 
-def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str = "06-30") -> dict[str, int]:
+def reconcile(build: db.Build, as_of: dt.date, carryover_due: str = "06-30") -> dict[str, int]:
     """Evaluate the rules and materialise the marts for as_of, in one transaction."""
     with build.transaction() as con:
         return reconcile_marts(con, as_of, carryover_due=carryover_due)
@@ -139,9 +139,9 @@ def run_plain(
     raw_dir: Path, warehouse_path: Path, as_of: dt.date, *, fiscal_year: int | None = None, run_id: str = "plain"
 ) -> list[FileBatch]:
     """The whole ingest -> load -> reconcile without Prefect (tests, benchmarks): one atomic publish."""
-    new, skipped = discover(raw_dir, warehouse.known_files(warehouse_path))
+    new, skipped = discover(raw_dir, db.known_files(warehouse_path))
     batches = [ingest(n, fiscal_year) for n in new]
-    build = warehouse.Build(warehouse_path)
+    build = db.Build(warehouse_path)
     try:
         loaded = load(build, batches, run_id, skipped)
         reconcile(build, as_of)

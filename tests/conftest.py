@@ -27,7 +27,7 @@ def sample_raw(tmp_path: Path) -> Path:
 
 def write_sample_raw(raw: Path) -> Path:
     """Write the four sample exports under raw/{payments,refunds,budget}; returns raw."""
-    from flows.samples import write_samples
+    from flows.demo.samples import write_samples
 
     write_samples(raw)
     return raw

@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from flows import alerts, pipeline, warehouse
-from flows.alerts import AlertSettings, mask_accounts
-from flows.channels import EmailChannel, RobotChannel, WebhookChannel
+from flows import pipeline
+from flows.alerts import evaluate
+from flows.alerts.channels import EmailChannel, RobotChannel, WebhookChannel
+from flows.alerts.evaluate import AlertSettings, mask_accounts
 from flows.cli import format_summary
 from flows.config import Settings
-from flows.generate import generate
+from flows.demo.generate import generate
+from flows.warehouse import db
 from tests.builders import PAYMENT_HEADER, payment_row, write_csv
 
 JUNE = dt.date(2025, 6, 30)
@@ -51,10 +53,10 @@ def smtp_server():
 
 def run(raw: Path, wh: Path, as_of: dt.date, settings: AlertSettings) -> dict:
     pipeline.run_plain(raw, wh, as_of)
-    build = warehouse.Build(wh)
+    build = db.Build(wh)
     try:
         with build.transaction() as con:
-            result = alerts.raise_and_notify(con, as_of, settings)
+            result = evaluate.raise_and_notify(con, as_of, settings)
         build.publish()
     finally:
         build.abandon()
@@ -62,7 +64,7 @@ def run(raw: Path, wh: Path, as_of: dt.date, settings: AlertSettings) -> dict:
 
 
 def query(wh: Path, sql: str):
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         return con.execute(sql).fetchall()
 
 
@@ -145,9 +147,9 @@ def test_failed_run_alert_is_sent_and_resolved_by_the_next_good_run(sample_raw, 
     wh = tmp_path / "w.duckdb"
     run(sample_raw, wh, JUNE, settings)
     http_server.received.clear()
-    build = warehouse.Build(wh)
+    build = db.Build(wh)
     with build.transaction() as con:
-        alerts.record_run_failure(con, JUNE, "disk full at 6222020200112233445", settings)
+        evaluate.record_run_failure(con, JUNE, "disk full at 6222020200112233445", settings)
     build.publish()
     (message,) = http_server.received
     assert "夜间任务失败" in message["text"] and "6222020200112233445" not in message["text"]
@@ -221,7 +223,7 @@ def test_robot_digests_fit_the_robots_limits_end_to_end(tmp_path, wecom_robot, d
 
 def test_a_single_event_longer_than_the_limit_is_itself_cut():
     events = [{"alert_key": "k", "severity": "fatal", "title": "[严重]数据异常新增", "text": "长" * 5000}]
-    digest = alerts.build_digest(
+    digest = evaluate.build_digest(
         "【预算执行预警】", events, 4096, lambda title, body: len(f"### {title}\n{body}".encode())
     )
     assert len(f"### {digest.title}\n{digest.body}".encode()) <= 4096

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline, warehouse
+from flows import pipeline
+from flows.warehouse import db
 
 D = Decimal
 HEADER = ["项目编码", "项目名称", "预算单位编码", "年初预算数", "调整预算数", "全年预算数", "上年结转数"]
@@ -104,7 +105,7 @@ def run(raw: Path, wh: Path, *as_of: dt.date) -> None:
 
 
 def rows(wh: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -238,12 +239,12 @@ def test_a_warehouse_from_before_budget_versions_still_opens(tmp_path: Path):
     write_original(raw)
     wh = tmp_path / "w.duckdb"
     run(raw, wh, JUNE)
-    con = warehouse.connect(wh)
+    con = db.connect(wh)
     try:
         con.execute("drop view if exists budget_lines")
         for (view,) in con.execute("select view_name from duckdb_views() where not internal").fetchall():
             con.execute(f'drop view if exists "{view}"')
-        if "effective_date" in {c for c, _ in warehouse._table_columns(con, "raw_budget_lines")}:
+        if "effective_date" in {c for c, _ in db._table_columns(con, "raw_budget_lines")}:
             con.execute("alter table raw_budget_lines drop column effective_date")
     finally:
         con.close()
@@ -260,13 +261,13 @@ def test_the_workbook_shows_the_version_in_force_at_its_date(warehouses, tmp_pat
     """年初预算数 / 全年预算数 in the workbook come from the marts of that as-of date, never from the latest version."""
     import openpyxl
 
-    from flows import publish
+    from flows.publish import outputs
 
     style, whs = warehouses
     effective = ADJUSTMENT_STYLES[style][2]
     out = tmp_path / "out"
     for as_of in (JUNE, DEC):
-        publish.publish_outputs(whs["rebuild"], out, as_of)
+        outputs.publish_outputs(whs["rebuild"], out, as_of)
         wb = openpyxl.load_workbook(out / "990001_2025" / f"预算执行_990001_2025_{as_of.isoformat()}.xlsx")
         ws = wb["项目执行"]
         header = [c.value for c in ws[1]]

@@ -110,12 +110,12 @@ def test_summary_agrees_with_the_workbook(sample_raw: Path, tmp_path: Path):
     """What `make demo` prints (the samples, as of 12-31) is what the unit's workbook shows, cell by cell."""
     import openpyxl
 
-    from flows import publish
+    from flows.publish import outputs
 
     as_of = dt.date(2025, 12, 31)
     wh = tmp_path / "recon.duckdb"
     pipeline.run_plain(sample_raw, wh, as_of)
-    paths = publish.publish_outputs(wh, tmp_path / "out", as_of)
+    paths = outputs.publish_outputs(wh, tmp_path / "out", as_of)
     (m,) = [m for line in summary_for(wh, as_of).splitlines() if (m := UNIT_LINE.fullmatch(line))]
     xlsx = next(p for p in paths if p.suffix == ".xlsx" and m["code"] in p.name)
     ws = openpyxl.load_workbook(xlsx)["总体执行"]

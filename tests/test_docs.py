@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline, warehouse
+from flows import pipeline
+from flows.warehouse import db
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "analyst.md"
 # 08-01 is the day before the sample refund RF2025000011 (2025-08-02); 12-31, the last, is the demo's as-of date
@@ -40,14 +41,14 @@ def test_there_are_a_dozen_worked_queries():
 
 @pytest.mark.parametrize("query", QUERIES, ids=[f"q{i + 1}" for i in range(len(QUERIES))])
 def test_worked_query_runs_and_returns_rows(sample_warehouse: Path, query: str):
-    with warehouse.read_only(sample_warehouse) as con:
+    with db.read_only(sample_warehouse) as con:
         rows = con.execute(query).fetchall()
     if "rejected_rows" not in query and "from alerts" not in query:
         assert rows, query
 
 
 def test_query_4_balances(sample_warehouse: Path):
-    with warehouse.read_only(sample_warehouse) as con:
+    with db.read_only(sample_warehouse) as con:
         for pro_code, in_mart, from_events in con.execute(QUERIES[3]).fetchall():
             assert in_mart == from_events, pro_code
 
@@ -64,7 +65,7 @@ def test_spend_events_add_up_to_every_project_figure(sample_warehouse: Path, as_
     """CONTRACT.md 5.1: for every project and as-of date D, spend_events dated <= D sum exactly to the project's
     paid_current + paid_carryover as of D, money kind by money kind (the payments-only sum nets refunds of any
     date and does not)."""
-    with warehouse.read_only(sample_warehouse) as con:
+    with db.read_only(sample_warehouse) as con:
         mart = _mart_totals(con, as_of)
         assert len(mart) == con.execute("select count(*) from budget_lines").fetchone()[0] > 0
         events = {
@@ -95,7 +96,7 @@ def _at(query: str, as_of: dt.date) -> str:
 def test_the_documented_traceability_queries_add_up_for_every_project(sample_warehouse: Path, as_of: dt.date):
     """Worked queries 3 (the events behind one project) and 4 (the check), rerun for every project and date."""
     q3, q4 = QUERIES[2], QUERIES[3]
-    with warehouse.read_only(sample_warehouse) as con:
+    with db.read_only(sample_warehouse) as con:
         mart = _mart_totals(con, as_of)
         for pro, (cur, carry) in mart.items():
             cur3 = con.execute(re.sub(r"'990001\d{6}'", f"'{pro}'", _at(q3, as_of)))

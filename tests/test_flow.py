@@ -9,8 +9,9 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from flows import cli, warehouse
+from flows import cli
 from flows.nightly import recon_flow
+from flows.warehouse import db
 
 
 def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server, sample_raw: Path, tmp_path: Path):
@@ -19,7 +20,7 @@ def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server,
         raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 12, 31)
     )
     assert summary["files_new"] == 4 and summary["files_rejected"] == 0 and summary["rows_rejected"] == 0
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         accounting = con.execute(
             "select count(*), sum(rows_read), sum(rows_loaded + rows_duplicate + rows_rejected + rows_skipped)"
             " from source_files"
@@ -53,7 +54,7 @@ def test_flow_loads_the_samples_with_exact_accounting_and_totals(prefect_server,
         raw_dir=str(sample_raw), warehouse_path=str(wh), out_dir=str(tmp_path / "out"), as_of=dt.date(2025, 12, 31)
     )
     assert again["files_new"] == 0 and again["files_skipped"] == 4
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute("select files_new, files_skipped, status from runs order by started_at").fetchall() == [
             (4, 0, "completed"),
             (0, 4, "completed"),
@@ -128,7 +129,7 @@ def test_an_open_analyst_session_across_a_full_nightly(prefect_server, sample_ra
     finally:
         analyst.stdin.close()
         analyst.wait(timeout=30)
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute("select count(*), sum(net_amt) from payments").fetchone() == (7, Decimal("742000.00"))
 
 
@@ -153,7 +154,7 @@ def test_a_failed_run_fails_in_prefect_and_sends_an_alert(
     (message,) = http_server.received
     assert message["events"][0]["event"] == "new" and "夜间任务失败" in message["text"]
     assert "carryover_due" in message["text"]
-    with warehouse.read_only(tmp_path / "recon.duckdb") as con:
+    with db.read_only(tmp_path / "recon.duckdb") as con:
         assert con.execute("select kind, status from alerts").fetchall() == [("run_failed", "active")]
         # the failed run loaded nothing: the warehouse holds only the alert
         assert con.execute("select count(*) from source_file_log").fetchone() == (0,)
@@ -173,7 +174,7 @@ def test_the_paragraph_uses_the_configured_behind_plan_thresholds(prefect_server
     assert "2 个项目落后计划 13 个百分点以上" in text
     assert "落后 15.25 个百分点；" in text and "落后 18.33 个百分点（严重）" in text
     assert "12.50" not in text  # 990001250002 is 12.50 points behind: under the configured 13
-    with warehouse.read_only(tmp_path / "recon.duckdb") as con:
+    with db.read_only(tmp_path / "recon.duckdb") as con:
         alerted = con.execute(
             "select pro_code, severity from alerts where kind = 'behind_plan' order by pro_code"
         ).fetchall()

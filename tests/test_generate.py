@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from flows import cli, pipeline, warehouse
-from flows.generate import generate
+from flows import cli, pipeline
+from flows.demo.generate import generate
+from flows.warehouse import db
 
 
 def test_same_seed_same_bytes(tmp_path: Path):
@@ -42,7 +43,7 @@ def test_generated_exports_run_with_every_kind_of_finding(tmp_path: Path, capsys
     wh = tmp_path / "w.duckdb"
     batches = pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))
     assert all(b.status == "loaded" for b in batches)
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute(
             "select count(*) from source_files"
             " where rows_read <> rows_loaded + rows_duplicate + rows_rejected + rows_skipped"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline, warehouse
+from flows import pipeline
+from flows.warehouse import db
 
 D = Decimal
 FISCAL_YEAR = 2025
@@ -413,14 +414,14 @@ def run(raw: Path, wh: Path, *as_of: dt.date) -> None:
 
 def mart(wh: Path, name: str, as_of: dt.date) -> list[dict]:
     """Every column of a mart's rows for one as-of date, as dicts (fetchall keeps DECIMAL as Decimal)."""
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         cur = con.execute(f'select * from "{name}" where as_of = ? order by {ORDER[name]}', [as_of])
         columns = [d[0] for d in cur.description]
         return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
 def query(wh: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         return con.execute(sql, params or []).fetchall()
 
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from flows.ingest import ingest_file
-from flows.parsing import clean_code, parse_account, parse_date, parse_money
+from flows.ingest.parse import clean_code, parse_account, parse_date, parse_money
+from flows.ingest.validate import ingest_file
 from tests.builders import PAYMENT_HEADER, assert_accounted, payment_row, write_csv, write_xlsx
 
 MARCH_15 = dt.date(2024, 3, 15)
@@ -208,7 +208,7 @@ def test_clean_code_ascii_fast_path_and_the_rest():
 
 def test_threaded_column_parsing_gives_the_same_batch(tmp_path, monkeypatch):
     """Big files parse their columns in threads; the batch must be the one the inline path gives."""
-    from flows import extract
+    from flows.ingest import extract
 
     rows = [payment_row(f"PV{i}", "2025-03-15" if i % 7 else "2025-02-30") for i in range(40)]
     path = write_csv(tmp_path / "p.csv", [PAYMENT_HEADER, *rows])

@@ -14,7 +14,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from flows import pipeline, publish
+from flows import pipeline
+from flows.publish import outputs
 from tests.conftest import write_sample_raw
 
 DEC31 = dt.date(2025, 12, 31)
@@ -34,7 +35,7 @@ def published(tmp_path_factory) -> dict:
     out = base / "out"
     pipeline.run_plain(raw, wh, DEC31)
     pipeline.run_plain(raw, wh, JUN30)
-    paths = {d: publish.publish_outputs(wh, out, d) for d in (DEC31, JUN30)}
+    paths = {d: outputs.publish_outputs(wh, out, d) for d in (DEC31, JUN30)}
     return {"warehouse": wh, "out": out, "paths": paths}
 
 
@@ -244,7 +245,7 @@ def test_self_assessment_project_block(published):
 
 
 def test_self_assessment_weight(published, tmp_path):
-    publish.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("20"))
+    outputs.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("20"))
     wb = openpyxl.load_workbook(tmp_path / f"{UNIT}_2025" / f"预算执行_{UNIT}_2025_{DEC31}.xlsx")
     total = next(r for r in table(wb["绩效自评表（资金）"]) if r["项目资金"].value == "年度资金总额")
     assert dec(total["分值"]) == 20
@@ -280,22 +281,22 @@ def test_frozen_headers_styles_and_widths(published):
     ws = wb["项目执行"]
     # 项目名称: "养护道班运行经费" is 8 CJK characters = width 16
     assert ws.column_dimensions["B"].width >= 16
-    assert ws.column_dimensions["C"].width >= publish.display_width("年初预算数（万元）") == 18
+    assert ws.column_dimensions["C"].width >= outputs.display_width("年初预算数（万元）") == 18
 
 
 def test_text_cell_limits():
     ws = openpyxl.Workbook().active
-    publish.text_cell(ws, 1, 1, "a\x00b")
-    publish.text_cell(ws, 1, 2, "长" * 40000)
+    outputs.text_cell(ws, 1, 1, "a\x00b")
+    outputs.text_cell(ws, 1, 2, "长" * 40000)
     assert ws["A1"].value == "a\ufffdb"
-    assert len(ws["B1"].value) == publish.EXCEL_MAX_CHARS
+    assert len(ws["B1"].value) == outputs.EXCEL_MAX_CHARS
     assert ws["B1"].value.endswith("（已截断）")
 
 
 def test_display_width():
-    assert publish.display_width("abc") == 3
-    assert publish.display_width("项目名称") == 8
-    assert publish.display_width("（万元）") == 8
+    assert outputs.display_width("abc") == 3
+    assert outputs.display_width("项目名称") == 8
+    assert outputs.display_width("（万元）") == 8
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def test_text_is_never_a_formula(tmp_path):
     payments.write_text(text.replace(",2024年度安保工程质保金,", ",=2024年度安保工程质保金+1,"), encoding="utf-8-sig")
     wh = tmp_path / "w.duckdb"
     pipeline.run_plain(raw, wh, DEC31)
-    paths = publish.publish_outputs(wh, tmp_path / "out", DEC31)
+    paths = outputs.publish_outputs(wh, tmp_path / "out", DEC31)
 
     xlsx = next(p for p in paths if p.suffix == ".xlsx")
     wb = openpyxl.load_workbook(xlsx)
@@ -422,7 +423,7 @@ def test_paragraph_rates_are_the_division_of_the_numbers_beside_them(published):
         for operands, pct in found:
             assert len(operands) == 2, (operands, pct)
             budget, paid = (Fraction(Decimal(x.replace(",", ""))) for x in operands)
-            assert Decimal(pct) == publish.half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
+            assert Decimal(pct) == outputs.half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
     text = paragraph(published, DEC31)
     assert "当年财政拨款 178.00 万元，支出 61.40 万元，执行率 34.5%" in text
     assert "含上年结转的资金总额 208.00 万元，支出 73.40 万元，总体执行率 35.3%" in text
@@ -430,10 +431,10 @@ def test_paragraph_rates_are_the_division_of_the_numbers_beside_them(published):
 
 def test_paragraph_uses_the_configured_behind_plan_thresholds(published, tmp_path):
     """One source of thresholds (the [alerts] config): 13 / 18 names P1 (15.25) and P3 (18.33, critical), not P2."""
-    from flows.alerts import AlertSettings
+    from flows.alerts.evaluate import AlertSettings
 
     looser = AlertSettings(behind_warning_pp=Decimal("13"), behind_critical_pp=Decimal("18"))
-    publish.publish_outputs(published["warehouse"], tmp_path, JUN30, alert_settings=looser)
+    outputs.publish_outputs(published["warehouse"], tmp_path, JUN30, alert_settings=looser)
     text = (tmp_path / f"{UNIT}_2025" / f"资金情况说明_{UNIT}_2025_{JUN30}.md").read_text(encoding="utf-8")
     assert "2 个项目落后计划 13 个百分点以上" in text
     assert "落后 15.25 个百分点；" in text  # warning, not critical
@@ -451,7 +452,7 @@ def test_mart_copies(published):
     marts = unit_dir(published) / "marts"
     con = duckdb.connect(str(published["warehouse"]), read_only=True)
     try:
-        for mart in publish.MARTS:
+        for mart in outputs.MARTS:
             for as_of in (DEC31, JUN30):
                 csv_path = marts / f"{mart}_{as_of}.csv"
                 parquet = marts / f"{mart}_{as_of}.parquet"
@@ -499,7 +500,7 @@ def test_mart_copies(published):
 
 def test_paths_written_and_no_temporary_files(published):
     for as_of, paths in published["paths"].items():
-        assert len(paths) == 2 + 2 * len(publish.MARTS) + 1  # the unit's files and the operator report
+        assert len(paths) == 2 + 2 * len(outputs.MARTS) + 1  # the unit's files and the operator report
         assert all(p.is_file() for p in paths)
         assert paths[-1] == published["out"] / "operator" / f"运维报告_{as_of}.xlsx"
         names = {p.name for p in paths}
@@ -510,20 +511,20 @@ def test_paths_written_and_no_temporary_files(published):
 
 
 def test_republish_replaces_files(published, tmp_path):
-    first = publish.publish_outputs(published["warehouse"], tmp_path, DEC31)
-    second = publish.publish_outputs(published["warehouse"], tmp_path, DEC31)
+    first = outputs.publish_outputs(published["warehouse"], tmp_path, DEC31)
+    second = outputs.publish_outputs(published["warehouse"], tmp_path, DEC31)
     assert first == second
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(p.name for p in second)
 
 
 def test_unknown_as_of_is_an_error(published, tmp_path):
     with pytest.raises(ValueError, match="2025-03-31"):
-        publish.publish_outputs(published["warehouse"], tmp_path, dt.date(2025, 3, 31))
+        outputs.publish_outputs(published["warehouse"], tmp_path, dt.date(2025, 3, 31))
 
 
 def test_weight_must_be_positive(published, tmp_path):
     with pytest.raises(ValueError, match="weight"):
-        publish.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("0"))
+        outputs.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("0"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -531,14 +532,14 @@ def test_weight_must_be_positive(published, tmp_path):
 
 
 def test_half_up_helpers():
-    assert publish.half_up(Fraction(3525, 1000), Decimal("0.01")) == Decimal("3.53")
-    assert publish.half_up(Fraction(-3525, 1000), Decimal("0.01")) == Decimal("-3.53")
-    assert publish.half_up(Fraction(3524999, 1000000), Decimal("0.01")) == Decimal("3.52")
-    assert str(publish.half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
-    assert publish.wan(Decimal("12345.00")) == Decimal("1.23")
-    assert publish.wan(Decimal("12350.00")) == Decimal("1.24")  # 1.235 half-up
-    assert publish.rate3(Decimal("1"), Decimal("0")) is None
-    assert publish.score(Decimal("10"), Decimal("150"), Decimal("100")) == Decimal("10.00")  # capped at the weight
+    assert outputs.half_up(Fraction(3525, 1000), Decimal("0.01")) == Decimal("3.53")
+    assert outputs.half_up(Fraction(-3525, 1000), Decimal("0.01")) == Decimal("-3.53")
+    assert outputs.half_up(Fraction(3524999, 1000000), Decimal("0.01")) == Decimal("3.52")
+    assert str(outputs.half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
+    assert outputs.wan(Decimal("12345.00")) == Decimal("1.23")
+    assert outputs.wan(Decimal("12350.00")) == Decimal("1.24")  # 1.235 half-up
+    assert outputs.rate3(Decimal("1"), Decimal("0")) is None
+    assert outputs.score(Decimal("10"), Decimal("150"), Decimal("100")) == Decimal("10.00")  # capped at the weight
     assert round(10 * 0.3525, 2) == 3.52  # what float rounding would have shown
 
 
@@ -552,8 +553,8 @@ def test_wan_fast_path_agrees_with_exact_reference():
     values += [Decimal(f"{sign}{n}50.00") for sign in ("", "-") for n in range(0, 100000, 997)]  # x.xx5 万元
     values += [Decimal("-0.49"), Decimal("-49.99"), Decimal("0.00"), Decimal("9999999999999999.99"), 12350]
     for v in values:
-        expected = publish.half_up(Fraction(v) / 10000, Decimal("0.01"))
-        got = publish.wan(v)
+        expected = outputs.half_up(Fraction(v) / 10000, Decimal("0.01"))
+        got = outputs.wan(v)
         assert got == expected and str(got) == str(expected), v
 
 
@@ -606,7 +607,7 @@ def test_score_rounding_at_half_boundary(tmp_path):
     )
     wh = tmp_path / "w.duckdb"
     pipeline.run_plain(raw, wh, DEC31)
-    paths = publish.publish_outputs(wh, tmp_path / "out", DEC31)
+    paths = outputs.publish_outputs(wh, tmp_path / "out", DEC31)
 
     # by hand, in yuan, with Decimal
     budget = Decimal("200000.00") + Decimal("50000.00") + Decimal("150000.00")
@@ -644,14 +645,14 @@ def cells(path: Path) -> dict[str, list[tuple]]:
 
 
 def test_worker_processes_write_the_same_outputs(tmp_path):
-    from flows.generate import generate
+    from flows.demo.generate import generate
 
     raw = tmp_path / "raw"
     generate(raw, payments=3000, units=4, projects_per_unit=3, seed=11)
     wh = tmp_path / "w.duckdb"
     pipeline.run_plain(raw, wh, DEC31)
-    one = publish.publish_outputs(wh, tmp_path / "one", DEC31, workers=1)
-    two = publish.publish_outputs(wh, tmp_path / "two", DEC31, workers=2)
+    one = outputs.publish_outputs(wh, tmp_path / "one", DEC31, workers=1)
+    two = outputs.publish_outputs(wh, tmp_path / "two", DEC31, workers=2)
     rel_one = [p.relative_to(tmp_path / "one") for p in one]
     assert rel_one == [p.relative_to(tmp_path / "two") for p in two]  # same files, same order (unit by unit)
     assert len({r.parts[0] for r in rel_one}) == 4 + 1  # four units and the operator report
@@ -664,9 +665,9 @@ def test_worker_processes_write_the_same_outputs(tmp_path):
 
 
 def test_a_failing_worker_is_an_error_naming_the_cause(tmp_path):
-    from flows.publish_worker import Workers
+    from flows.publish.worker import Workers
 
-    bad = publish.UnitData(as_of=DEC31, unit={"fiscal_year": 2025})  # no agency_code
+    bad = outputs.UnitData(as_of=DEC31, unit={"fiscal_year": 2025})  # no agency_code
     pool = Workers(2)
     pool.submit(bad, tmp_path, Decimal("10"))
     with pytest.raises(RuntimeError, match=r"(?s)workbook worker failed.*KeyError: .agency_code."):
@@ -675,11 +676,11 @@ def test_a_failing_worker_is_an_error_naming_the_cause(tmp_path):
 
 
 def test_publish_workers_default_and_override(monkeypatch):
-    monkeypatch.delenv(publish.PUBLISH_WORKERS_ENV, raising=False)
-    assert publish.publish_workers(1) == 1  # one unit: no process to start
-    assert publish.publish_workers(1000) >= 1
-    monkeypatch.setenv(publish.PUBLISH_WORKERS_ENV, "3")
-    assert publish.publish_workers(1) == 3
-    monkeypatch.setenv(publish.PUBLISH_WORKERS_ENV, "two")
+    monkeypatch.delenv(outputs.PUBLISH_WORKERS_ENV, raising=False)
+    assert outputs.publish_workers(1) == 1  # one unit: no process to start
+    assert outputs.publish_workers(1000) >= 1
+    monkeypatch.setenv(outputs.PUBLISH_WORKERS_ENV, "3")
+    assert outputs.publish_workers(1) == 3
+    monkeypatch.setenv(outputs.PUBLISH_WORKERS_ENV, "two")
     with pytest.raises(ValueError, match="RECON_PUBLISH_WORKERS must be a whole number of processes, got 'two'"):
-        publish.publish_workers(20)
+        outputs.publish_workers(20)

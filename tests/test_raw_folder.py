@@ -9,7 +9,8 @@ import re
 import shutil
 from pathlib import Path
 
-from flows import cli, pipeline, warehouse
+from flows import cli, pipeline
+from flows.warehouse import db
 
 AS_OF = "2025-12-31"
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -21,7 +22,7 @@ def recon_run(raw: Path, wh: Path, out: Path, as_of: str = AS_OF) -> int:
 
 
 def source_files(wh: Path) -> list[tuple]:
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         return con.execute("select file_name, status, error from source_files order by file_name").fetchall()
 
 
@@ -68,7 +69,7 @@ def test_stray_files_anywhere_under_raw_are_reported_and_the_rest_loads(
     assert "7 rejected" in captured.out
     assert "退回 - 副本.xlsx: 与 refunds/refunds_2025.xlsx 内容完全相同" in captured.out
     assert "identical to refunds/refunds_2025.xlsx, already loaded" in captured.out
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute("select count(*), sum(net_amt) from payments").fetchall()[0][0] == 7
     # reported once: the next night skips them like any file already seen
     assert recon_run(sample_raw, wh, tmp_path / "out") == 0
@@ -86,17 +87,17 @@ def test_a_rejected_file_first_in_a_load_does_not_break_the_connection(tmp_path:
     wh = tmp_path / "w.duckdb"
     loaded = pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))
     assert [b.file_name for b in loaded] == ["A-readme.txt", "payments/b.pdf"]
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute("select count(*) from rejected_rows").fetchall() == [(2,)]
 
 
 def test_warehouse_and_marts_never_leave_a_result_half_fetched():
     """fetchone() leaves the rest of a DuckDB 2.0 result open on the connection: the modules that write the
-    warehouse use warehouse.first_row instead."""
+    warehouse use db.first_row instead."""
     root = Path(__file__).resolve().parents[1] / "flows"
     offenders = [
-        f"{path.name}:{n}"
-        for path in sorted(root.glob("*.py"))
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if ".fetchone()" in line and "Never" not in line
     ]
@@ -121,7 +122,7 @@ def test_an_identical_copy_under_another_name_is_reported_once(sample_raw: Path,
     message = copies[1][2]
     assert "payments/payments_2025_01-06.xlsx" in message and "identical to" in message and CHINESE.search(message)
     assert "identical to payments/late (1).csv" in copies[0][2]
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute("select count(*) from payments").fetchall() == [(8,)]
         assert (
             con.execute(
@@ -151,7 +152,7 @@ def test_an_empty_raw_folder_with_a_warehouse_is_an_empty_run(prefect_server, tm
     raw = tmp_path / "raw"
     (raw / "payments").mkdir(parents=True)
     wh = tmp_path / "w.duckdb"
-    with warehouse.writer(wh):
+    with db.writer(wh):
         pass  # an existing warehouse that holds nothing yet
     assert recon_run(raw, wh, tmp_path / "out", as_of="2025-06-30") == 0
     captured = capsys.readouterr()

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from flows.ingest import ingest_file
+from flows.ingest.validate import ingest_file
 from tests.builders import PAYMENT_HEADER, assert_accounted, payment_row, write_csv, write_lines, write_xlsx
 
 WIDTH = len(PAYMENT_HEADER)
@@ -407,7 +407,7 @@ def test_legacy_xls_export_is_read(tmp_path):
 
     import xlwt
 
-    from flows.ingest import ingest_file
+    from flows.ingest.validate import ingest_file
 
     book = xlwt.Workbook(encoding="utf-8")
     sheet = book.add_sheet("支付明细")
@@ -435,7 +435,7 @@ def test_legacy_xls_export_is_read(tmp_path):
 
 
 def test_grid_from_ragged_rows_with_typed_cells():
-    from flows.readers import _grid_from_rows
+    from flows.ingest.read import _grid_from_rows
 
     rows = [["标题"], ["a", 1.0, dt.datetime(2025, 3, 15)], ["b", 0.30000000000000004, None, True]]
     grid = _grid_from_rows(rows, sheet="s")

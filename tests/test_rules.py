@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline, warehouse
+from flows import pipeline
+from flows.warehouse import db
 
 D = Decimal
 REGISTRY_CSV = Path(__file__).resolve().parent.parent / "sql" / "rules" / "registry.csv"
@@ -177,13 +178,13 @@ STANDARD_COLUMNS = [
 
 
 def query(wh: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         return con.execute(sql, params or []).fetchall()
 
 
 def rule_rows(wh: Path, kind: str, as_of: dt.date, columns: str = KEY) -> list[tuple]:
     """The rule relation itself, evaluated as of a date (the rule views read the session variable as_of)."""
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         con.execute("set variable as_of = cast(? as date)", [as_of])
         return con.execute(f"select {columns} from rule_{kind} order by all").fetchall()
 
@@ -210,7 +211,7 @@ def registry() -> dict[str, tuple[str, str, str]]:
 
 
 def rule_columns(wh: Path, kind: str) -> list[tuple[str, str]]:
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         con.execute("set variable as_of = date '2025-12-31'")
         return [(name, dtype) for name, dtype, *_ in con.execute(f"describe rule_{kind}").fetchall()]
 
@@ -799,7 +800,7 @@ class TestCarryoverSqueeze:
             ("source_row", "INTEGER"),
             ("detail", "VARCHAR"),
         ]
-        with warehouse.read_only(failing) as con:
+        with db.read_only(failing) as con:
             mart = {name: dtype for name, dtype, *_ in con.execute("describe carryover_squeeze").fetchall()}
         for name in ["fiscal_year", "as_of", "agency_code", "pro_code", "pay_cert_no", "amount", "rule", "evidence"]:
             assert name in mart

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from flows import warehouse
-from flows.generate import generate
+from flows.demo.generate import generate
 from flows.nightly import with_task_runner
+from flows.warehouse import db
 
 RUN_SPECIFIC = {
     "loaded_at",
@@ -38,7 +38,7 @@ PUBLIC = [
 
 def contents(wh: Path) -> dict[str, list]:
     out = {}
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         for name in PUBLIC:
             cols = [d[0] for d in con.execute(f'select * from "{name}" limit 0').description]
             keep = ", ".join(f'"{c}"' for c in cols if c not in RUN_SPECIFIC)

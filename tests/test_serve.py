@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import warehouse
+from flows.warehouse import db
 
 
 def free_port() -> int:
@@ -110,7 +110,7 @@ def test_serve_registers_the_nightly_schedule_and_runs_it(prefect_api: str, samp
     finally:
         serving.terminate()
         serving.wait(timeout=30)
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         assert con.execute("select count(*) from source_files").fetchone() == (4,)
         assert (
             con.execute("select execution_rate_pct from execution_by_unit where as_of = '2025-06-30'").fetchone()[0]

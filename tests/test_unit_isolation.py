@@ -11,8 +11,9 @@ import duckdb
 import openpyxl
 import pytest
 
-from flows import pipeline, publish
+from flows import pipeline
 from flows.config import load_settings
+from flows.publish import outputs
 from tests.builders import PAYMENT_HEADER, payment_row, write_csv, write_xlsx
 
 AS_OF = dt.date(2025, 12, 31)
@@ -89,9 +90,9 @@ def two_units(tmp_path_factory) -> dict:
     return {
         "warehouse": wh,
         "out": out,
-        "paths": publish.publish_outputs(wh, out, AS_OF),
+        "paths": outputs.publish_outputs(wh, out, AS_OF),
         "exact": exact,
-        "exact_paths": publish.publish_outputs(wh, exact, AS_OF, mask=False),
+        "exact_paths": outputs.publish_outputs(wh, exact, AS_OF, mask=False),
     }
 
 

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from flows.ingest import ingest_file
+from flows.ingest.validate import ingest_file
 from tests.builders import PAYMENT_HEADER, assert_accounted, payment_row, write_csv, write_xlsx
 
 TITLE = [["国库集中支付明细查询"], ["单位：示例县公路事务中心"], ["金额单位：元"]]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline, warehouse
+from flows import pipeline
+from flows.warehouse import db
 
 HEADER = [
     "支付凭证号",
@@ -66,7 +67,7 @@ def run_once(raw: Path, wh: Path, run_id: str = "t") -> list:
 
 def snapshot(wh: Path) -> dict:
     """Every relation's rows, for comparing two warehouses."""
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         names = [r[0] for r in con.execute("select table_name from information_schema.tables order by 1").fetchall()]
         out = {}
         for name in names:
@@ -78,7 +79,7 @@ def snapshot(wh: Path) -> dict:
 
 
 def query(wh: Path, sql: str, params=None):
-    with warehouse.read_only(wh) as con:
+    with db.read_only(wh) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -195,10 +196,10 @@ def test_error_inside_a_load_leaves_the_warehouse_as_it_was(sample_raw: Path, tm
     run_once(sample_raw, wh)
     before = snapshot(wh)
     write_payments(sample_raw / "payments" / "late.csv", [pay("PV77", "2025-09-01", "9.00")])
-    new, _ = pipeline.discover(sample_raw, warehouse.known_files(wh))
+    new, _ = pipeline.discover(sample_raw, db.known_files(wh))
     batches = [pipeline.ingest(n) for n in new]
-    with pytest.raises(RuntimeError, match="disk full"), warehouse.writer(wh) as con:
-        warehouse.load_batches(con, batches, "crash")
+    with pytest.raises(RuntimeError, match="disk full"), db.writer(wh) as con:
+        db.load_batches(con, batches, "crash")
         raise RuntimeError("disk full")
     assert snapshot(wh) == before
     assert [p.name for p in wh.parent.iterdir() if p.name.endswith(".tmp")] == []
@@ -212,12 +213,13 @@ def test_killed_load_leaves_the_warehouse_as_it_was(sample_raw: Path, tmp_path: 
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from flows import pipeline, warehouse
+        from flows import pipeline
+        from flows.warehouse import db
         raw, wh = Path({str(sample_raw)!r}), Path({str(wh)!r})
-        new, _ = pipeline.discover(raw, warehouse.known_files(wh))
+        new, _ = pipeline.discover(raw, db.known_files(wh))
         batches = [pipeline.ingest(n) for n in new]
-        with warehouse.writer(wh) as con:
-            warehouse.load_batches(con, batches, "killed")
+        with db.writer(wh) as con:
+            db.load_batches(con, batches, "killed")
             os.kill(os.getpid(), signal.SIGKILL)
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], check=False)
@@ -279,21 +281,21 @@ def test_rejected_file_is_recorded_and_others_load(sample_raw: Path, tmp_path: P
 
 def test_memory_limit_from_config_env_and_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     def limit() -> str:
-        con = warehouse.connect(tmp_path / "m.duckdb")
+        con = db.connect(tmp_path / "m.duckdb")
         try:
             return con.execute("select current_setting('memory_limit')").fetchone()[0]
         finally:
             con.close()
 
-    monkeypatch.delenv(warehouse.MEMORY_LIMIT_ENV, raising=False)
-    monkeypatch.setattr(warehouse, "DUCKDB_CONFIG", dict(warehouse.DUCKDB_CONFIG))
-    assert warehouse.default_memory_limit().endswith("MiB")
-    assert int(warehouse.default_memory_limit()[:-3]) <= 3 * 1024
-    monkeypatch.setenv(warehouse.MEMORY_LIMIT_ENV, "1GiB")
+    monkeypatch.delenv(db.MEMORY_LIMIT_ENV, raising=False)
+    monkeypatch.setattr(db, "DUCKDB_CONFIG", dict(db.DUCKDB_CONFIG))
+    assert db.default_memory_limit().endswith("MiB")
+    assert int(db.default_memory_limit()[:-3]) <= 3 * 1024
+    monkeypatch.setenv(db.MEMORY_LIMIT_ENV, "1GiB")
     assert limit() == "1.0 GiB"
-    warehouse.set_memory_limit("512MiB")  # recon.toml's run.duckdb_memory_limit wins over the environment
+    db.set_memory_limit("512MiB")  # recon.toml's run.duckdb_memory_limit wins over the environment
     assert limit() == "512.0 MiB"
-    warehouse.set_memory_limit("plenty")
+    db.set_memory_limit("plenty")
     with pytest.raises(ValueError, match="memory limit 'plenty' is not a size"):
         limit()
 
@@ -301,9 +303,9 @@ def test_memory_limit_from_config_env_and_default(monkeypatch: pytest.MonkeyPatc
 def test_spill_folder_of_a_build_is_removed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Past the memory limit DuckDB spills to <private copy>.tmp/; the run's end, or the next run after a crash,
     removes it with the copy."""
-    monkeypatch.setattr(warehouse, "DUCKDB_CONFIG", {**warehouse.DUCKDB_CONFIG, "memory_limit": "40MB"})
+    monkeypatch.setattr(db, "DUCKDB_CONFIG", {**db.DUCKDB_CONFIG, "memory_limit": "40MB"})
     wh = tmp_path / "w.duckdb"
-    build = warehouse.Build(wh)
+    build = db.Build(wh)
     try:
         with build.transaction() as con:
             con.execute("set preserve_insertion_order = false")
@@ -322,5 +324,5 @@ def test_spill_folder_of_a_build_is_removed(monkeypatch: pytest.MonkeyPatch, tmp
     leftover = tmp_path / ".w.duckdb.deadbeef.tmp.tmp"
     leftover.mkdir()
     (leftover / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 10)
-    warehouse.Build(wh).abandon()
+    db.Build(wh).abandon()
     assert not leftover.exists()

@@ -12,7 +12,7 @@ import re
 
 import duckdb
 
-from flows.warehouse import as_of_definitions, first_row
+from flows.warehouse.db import as_of_definitions, first_row
 
 log = logging.getLogger("treasury_recon.reconcile")
 

@@ -22,9 +22,9 @@ from decimal import Decimal
 import duckdb
 import pyarrow as pa
 
-from flows.channels import ChannelError, cut_to_fit
+from flows.alerts.channels import ChannelError, cut_to_fit
 from flows.formatting import mask_accounts
-from flows.warehouse import first_row, sql_file
+from flows.warehouse.db import first_row, sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
 

@@ -38,10 +38,10 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Si
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from flows import warehouse
-from flows.alerts import AlertSettings
+from flows.alerts.evaluate import AlertSettings
 from flows.formatting import CENT, fmt_wan, half_up, mask_accounts, wan
-from flows.publish_worker import Workers
+from flows.publish.worker import Workers
+from flows.warehouse import db
 
 log = logging.getLogger("treasury_recon.publish")
 
@@ -911,7 +911,7 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = _tmp_for(path)
     try:
         write(tmp)
-        warehouse.fsync_path(tmp)
+        db.fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -1091,7 +1091,7 @@ def publish_outputs(
     if not weight.is_finite() or weight <= 0:
         raise ValueError(f"weight (分值) must be a positive number, got {weight}")
     written: list[Path] = []
-    with warehouse.read_only(Path(warehouse_path)) as con:
+    with db.read_only(Path(warehouse_path)) as con:
         try:
             units = _rows(
                 con, "select * from execution_by_unit where as_of = ? order by agency_code, fiscal_year", [as_of]

@@ -19,8 +19,8 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.extract import Extracted, FileError, extract, find_header
-from flows.readers import UnreadableFile, read_grid
+from flows.ingest.extract import Extracted, FileError, extract, find_header
+from flows.ingest.read import UnreadableFile, read_grid
 from schemas.models import MODELS, message_for
 from schemas.spec import KINDS, load_spec
 

@@ -1,6 +1,6 @@
 """Worker processes that build units' workbooks and paragraphs in parallel (openpyxl is pure Python: one core each).
 
-Each worker is ``python -m flows.publish_worker``: it reads pickled jobs ``(index, UnitData, args)`` from stdin until
+Each worker is ``python -m flows.publish.worker``: it reads pickled jobs ``(index, UnitData, args)`` from stdin until
 EOF, writes each unit's documents with ``publish.write_documents``, then writes one pickle to stdout: the list of
 ``(index, paths)`` or, on an error, ``("error", traceback text)``. It never touches the warehouse.
 
@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Workers:
@@ -44,7 +44,7 @@ class Workers:
             for _ in range(n):
                 err = tempfile.TemporaryFile()  # a file, not a pipe: a chatty worker can never block
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "flows.publish_worker"],
+                    [sys.executable, "-m", "flows.publish.worker"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=err,
@@ -120,7 +120,7 @@ def _feed(proc: subprocess.Popen, jobs: queue.SimpleQueue) -> None:
 
 
 def main() -> int:
-    from flows.publish import write_documents
+    from flows.publish.outputs import write_documents
 
     done: list[tuple[int, list[Path]]] = []
     try:

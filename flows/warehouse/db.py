@@ -26,12 +26,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from flows.ingest import FileBatch
+from flows.ingest.validate import FileBatch
 from schemas.spec import load_spec
 
 log = logging.getLogger("treasury_recon.warehouse")
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LAYERS = ("staging", "rules", "marts")
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
 MEMORY_LIMIT_ENV = "RECON_DUCKDB_MEMORY_LIMIT"

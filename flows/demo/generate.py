@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.samples import PAYMENT_HEADER as HEADER
+from flows.demo.samples import PAYMENT_HEADER as HEADER
 
 REGIONS = ["示例", "城关", "东湖", "西山", "南岭", "北川", "清河", "白沙", "青石", "临江", "龙泉", "石门"]
 DEPARTMENTS = [

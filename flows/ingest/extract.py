@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.parsing import clean_code, clean_text, parse_account, parse_date, parse_money, squeeze
-from flows.readers import Grid
+from flows.ingest.parse import clean_code, clean_text, parse_account, parse_date, parse_money, squeeze
+from flows.ingest.read import Grid
 from schemas.spec import KindSpec, Spec, load_spec, normalize_header
 
 HEAD_ROWS = 60  # the header is searched in the first rows only
