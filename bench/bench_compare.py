@@ -12,7 +12,7 @@ Imports happen before the clock in every measured process.
 
 B1  A fiscal year, ``--rows`` payments in ONE GB18030 CSV from ``flows.demo.generate.generate(split="none", units=20,
     projects_per_unit=25)`` plus its budget sheet and refund notices, end to end on a new warehouse:
-    ``pipeline.run_plain`` (discover -> ingest -> validate -> load -> reconcile, one atomic publish) then
+    ``build_night`` (discover -> ingest -> validate -> load -> reconcile -> alerts, one atomic publish) then
     ``publish.publish_outputs`` (plain functions, no Prefect). Baselines, DuckDB's own ``read_csv`` of the same
     data into a table of a new DuckDB file (``skip=2, header=true, all_varchar=true``: the file's title and unit
     rows skipped; typed sniffing stops at the file's bad rows, so every column stays text): (a) of a UTF-8 copy of
@@ -21,12 +21,12 @@ B1  A fiscal year, ``--rows`` payments in ONE GB18030 CSV from ``flows.demo.gene
     the floor, peak RSS under 1.5 GB (1536 MiB); judged on the process's own peak and, since publish_outputs builds
     workbooks in worker processes, on the peak of the process and its workers together (RSS summed, sampled every
     0.1 s; shared library pages count once per process, so this errs high).
-B2  ``--xlsx-rows`` payments in one xlsx (``generate(formats=("xlsx",))``), ``pipeline.ingest`` only (read, parse,
+B2  ``--xlsx-rows`` payments in one xlsx (``generate(formats=("xlsx",))``), ``ingest`` only (read, parse,
     validate; the sha256 is computed before the clock), against ``pandas.read_excel(path, engine="openpyxl")`` of
     the same file and nothing else. ``engine="calamine"`` is shown for reference. Target: at least 8x faster.
 B3  An incremental night: one daily export of 5,000 payments dated 2025-12-31 (``generate(day=..., start_no=
     10_000_000, write_budget=False, split="none")``) lands in a raw folder holding the B1 files (hard links); a
-    copy of the warehouse B1 published (copied before the clock) gets the full run again: ``run_plain`` (discover
+    copy of the warehouse B1 published (copied before the clock) gets the full run again: ``build_night`` (discover
     hashes every file and skips the known ones, ingest + load the new one, reconcile as of 2025-12-31) then
     ``publish_outputs``. Baseline: B1's pipeline. Target: under 10 % of B1.
 B4  ``flows.warehouse.transform.reconcile`` alone inside ``db.Build(...).transaction()`` (the private copy is made
@@ -41,7 +41,7 @@ P   Prefect's own overhead: the ``--prefect-rows`` data (same generator) on a ne
     default; PREFECT_HOME under --dir; one unmeasured warm-up run first creates its database; the environment
     ``recon run`` sets: PREFECT_SERVER_ANALYTICS_ENABLED=false, DO_NOT_TRACK=1, PREFECT_TASKS_DEFAULT_NO_CACHE=true,
     PREFECT_LOGGING_LEVEL=WARNING), both the first flow of the process (which starts the temporary server) and a
-    second one in the same process; against plain ``run_plain`` + ``publish_outputs`` and against the flow's own
+    second one in the same process; against plain ``build_night`` + ``publish_outputs`` and against the flow's own
     steps without Prefect (which add ``alerts.raise_and_notify``).
 
 Where the time goes: timers wrapped around functions of flows/ in the measuring process (flows/ itself is not
@@ -94,14 +94,14 @@ PREFECT_ENV = {  # what `recon run` sets (flows/cli.py PREFECT_DEFAULTS)
 # (label, module, attribute, depth): wrapped with a timer in the measuring process; depth indents the report
 STAGES = [
     ("warehouse.known_files", "flows.warehouse.db", "known_files", 0),
-    ("pipeline.discover", "flows.pipeline", "discover", 0),
-    ("sha256_of (every file in raw/)", "flows.pipeline", "sha256_of", 1),
-    ("pipeline.ingest", "flows.pipeline", "ingest", 0),
+    ("discover", "flows.build", "discover", 0),
+    ("sha256_of (every file in raw/)", "flows.ingest.discover", "sha256_of", 1),
+    ("ingest", "flows.build", "ingest", 0),
     ("Build.__init__", "flows.warehouse.db", "Build.__init__", 0),
     ("shutil.copyfile (warehouse copy)", "shutil", "copyfile", 1),
     ("ensure_schema", "flows.warehouse.db", "ensure_schema", 1),
-    ("pipeline.load", "flows.pipeline", "load", 0),
-    ("pipeline.reconcile", "flows.pipeline", "reconcile", 0),
+    ("load.load_batches", "flows.warehouse.load", "load_batches", 0),
+    ("transform.reconcile", "flows.warehouse.transform", "reconcile", 0),
     ("alerts.raise_and_notify", "flows.alerts.evaluate", "raise_and_notify", 0),
     ("Build.publish (checkpoint, os.replace)", "flows.warehouse.db", "Build.publish", 0),
     ("publish.publish_outputs", "flows.publish.outputs", "publish_outputs", 0),
@@ -148,14 +148,14 @@ class _TimedCon:
 
 def _install_timers(record: dict) -> None:
     _install_stage_timers(record, STAGES)
-    from flows import pipeline
+    from flows.warehouse import transform
 
-    marts = pipeline.reconcile_marts
+    marts = transform.reconcile
 
     def timed_marts(con, *a, **k):
         return marts(_TimedCon(con, record), *a, **k)
 
-    pipeline.reconcile_marts = timed_marts
+    transform.reconcile = timed_marts
 
 
 def _descendants() -> list[int]:
@@ -271,13 +271,11 @@ def child_floor(utf8: str | None, gb18030: str | None, work: str) -> None:
 
 
 def child_pipeline(raw: str, mode: str, work: str) -> None:
-    """mode plain: run_plain + publish_outputs; steps: the flow's steps without Prefect (alerts included)."""
+    """mode plain: build_night(raw_dir=...) + publish_outputs; steps: the flow's steps without Prefect (ingest_all,
+    then build_night on its batches: the same work, ingest timed apart). Both include alerts and the run record."""
     t = time.perf_counter()
-    from flows import pipeline
-    from flows.alerts import evaluate
-    from flows.alerts.evaluate import AlertSettings
+    from flows.build import build_night, ingest_all
     from flows.publish import outputs
-    from flows.warehouse import db
 
     import_s = time.perf_counter() - t
     stages: dict = {}
@@ -287,19 +285,10 @@ def child_pipeline(raw: str, mode: str, work: str) -> None:
     sampler.start()
     cpu0, t0 = _cpu_s(), time.perf_counter()
     if mode == "plain":
-        loaded = pipeline.run_plain(Path(raw), wh, AS_OF)
+        loaded = build_night(wh, AS_OF, raw_dir=Path(raw), run_id="bench").loaded
     else:
-        new, _ = pipeline.discover(Path(raw), db.known_files(wh))
-        batches = [pipeline.ingest(n, None) for n in new]
-        build = db.Build(wh)
-        try:
-            loaded = pipeline.load(build, batches, "bench")
-            pipeline.reconcile(build, AS_OF, "06-30")
-            with build.transaction() as con:
-                evaluate.raise_and_notify(con, AS_OF, AlertSettings())
-            build.publish()
-        finally:
-            build.abandon()
+        batches, skipped = ingest_all(Path(raw), wh)
+        loaded = build_night(wh, AS_OF, batches=batches, skipped=skipped, run_id="bench").loaded
     t_run = time.perf_counter()
     written = outputs.publish_outputs(wh, out, AS_OF)
     t1 = time.perf_counter()
@@ -374,14 +363,13 @@ def child_flow(raw: str, work: str) -> None:
 
 
 def child_ingest_xlsx(path: str) -> None:
-    from flows import pipeline
-    from flows.ingest.validate import sha256_of
-    from flows.pipeline import NewFile
+    from flows.ingest.discover import NewFile, sha256_of
+    from flows.ingest.validate import ingest
 
     p = Path(path)
     new = NewFile(path=p, label=f"payments/{p.name}", kind="payments", sha256=sha256_of(p))
     cpu0, t0 = _cpu_s(), time.perf_counter()
-    batch = pipeline.ingest(new, None)
+    batch = ingest(new, None)
     t1 = time.perf_counter()
     _result(
         t0,
@@ -474,9 +462,9 @@ def prep_utf8(src: str, dst: str) -> None:
 
 def prep_warehouse(raw: str, wh: str) -> None:
     """Only when B1 is skipped: the warehouse B3 and B4 start from."""
-    from flows import pipeline
+    from flows.build import build_night
 
-    pipeline.run_plain(Path(raw), Path(wh), AS_OF)
+    build_night(Path(wh), AS_OF, raw_dir=Path(raw), run_id="bench-prep")
 
 
 def _remap(column: str, step: int, width: int) -> str:
@@ -714,7 +702,7 @@ def _table_lines(args, s: dict) -> list[tuple]:
                 misses.append(f"{b1['peak']:,.0f} MiB >= 1536")
             if tree >= MIB_1_5_GB:
                 misses.append(f"{tree:,.0f} MiB with the publish workers >= 1536")
-            label = f"pipeline: run_plain + publish_outputs, vs floor {name}"
+            label = f"pipeline: build_night + publish_outputs, vs floor {name}"
             lines.append(("B1", "b1", label, r1, key, f"<= 4x floor {name}, < 1.5 GB", _verdict(misses)))
     if s.get("b2_ingest"):
         speed = s["b2_openpyxl"]["wall"] / s["b2_ingest"]["wall"]
@@ -724,7 +712,7 @@ def _table_lines(args, s: dict) -> list[tuple]:
             (
                 "B2",
                 "b2_ingest",
-                "pipeline.ingest (read + parse + validate)",
+                "ingest (read + parse + validate)",
                 rx,
                 "b2_openpyxl",
                 ">= 8x faster",
@@ -768,7 +756,7 @@ def _table_lines(args, s: dict) -> list[tuple]:
     if s.get("p_plain"):
         rp = args.prefect_rows
         lines += [
-            ("P", "p_plain", "plain: run_plain + publish_outputs", rp, None, "", "base"),
+            ("P", "p_plain", "plain: build_night + publish_outputs", rp, None, "", "base"),
             ("P", "p_steps", "plain: the flow's steps (+ alerts), no Prefect", rp, "p_plain", "", ""),
             ("P", "p_flow", "recon_flow, 1st in process (starts temp server)", rp, "p_plain", "", ""),
             ("P", "p_flow2", "recon_flow, 2nd in the same process", rp, "p_plain", "", ""),
@@ -788,9 +776,9 @@ def _side_by_side(title: str, cols: list[tuple[str, dict]]) -> list[str]:
     order = []
     for label in labels:
         order.append((label, depth[label]))
-        if label == "pipeline.reconcile":
+        if label == "transform.reconcile":
             order += [(k, 1) for k in marts]
-    if "pipeline.reconcile" not in labels:
+    if "transform.reconcile" not in labels:
         order += [(k, 0) for k in marts]
     head = f"    {'stage':<54}" + "".join(f" {name:>22}" for name, _ in present)
     out = [f"  {title}", head]
@@ -818,7 +806,7 @@ def _notes(args, s: dict) -> list[str]:
             f" {tree:,.0f} MiB (largest of the runs)"
         )
         out.append(
-            f"   run_plain {m['run_s']:.2f} s + publish_outputs {m['publish_s']:.2f} s (median run); imports"
+            f"   build_night {m['run_s']:.2f} s + publish_outputs {m['publish_s']:.2f} s (median run); imports"
             f" {m['import_s']:.2f} s not counted. Floors: rows in the DuckDB table"
             f" {s['b1_floor_a']['median']['rows_in_table']:,} (the 合计 row included); floor b's transcode"
             f" {s['b1_floor_b']['median']['transcode_s']:.2f} s of {s['b1_floor_b']['wall']:.2f} s"
@@ -835,7 +823,7 @@ def _notes(args, s: dict) -> list[str]:
         c = m["check"]
         out.append(
             f"B3 check: loaded {m['files_loaded']} (the other files skipped by sha256); raw_payments"
-            f" {c['raw_payments']:,} rows; run_plain {m['run_s']:.2f} s + publish_outputs {m['publish_s']:.2f} s"
+            f" {c['raw_payments']:,} rows; build_night {m['run_s']:.2f} s + publish_outputs {m['publish_s']:.2f} s"
         )
     if s.get("b4_1m"):
         for key in ("b4_1m", "b4_big"):
@@ -866,7 +854,7 @@ def _notes(args, s: dict) -> list[str]:
     out.append("where the time goes (median runs; timers around flows/ functions; peak RSS when each call returned)")
     cols = [(name, s[k]["median"]) for k, name in (("b1", "B1"), ("b3", "B3 night")) if s.get(k)]
     if cols:
-        out += _side_by_side("B1 and B3 (run_plain + publish_outputs)", cols)
+        out += _side_by_side("B1 and B3 (build_night + publish_outputs)", cols)
     cols = [(name, s[k]["median"]) for k, name in (("b4_1m", "B4 base"), ("b4_big", "B4 big")) if s.get(k)]
     if cols:
         out += _side_by_side("B4 reconcile (each insert into a mart; delete, set, count and DDL as other)", cols)
@@ -1004,7 +992,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             xlsx = xdir / "payments" / f"payments_{FISCAL_YEAR}.xlsx"
             s["b2_openpyxl"] = _summary(_measure("B2 read_excel(openpyxl)", n, "read_excel", xlsx, "openpyxl"))
-            s["b2_ingest"] = _summary(_measure("B2 pipeline.ingest", n, "ingest_xlsx", xlsx))
+            s["b2_ingest"] = _summary(_measure("B2 ingest", n, "ingest_xlsx", xlsx))
             s["b2_calamine"] = _summary(_measure("B2 read_excel(calamine)", n, "read_excel", xlsx, "calamine"))
 
         if "B3" in want:

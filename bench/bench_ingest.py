@@ -10,9 +10,9 @@
 2. Measures each file ``--repeat`` times, each in a fresh Python process started from this small one, so that the
    peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) is the one of that measurement alone (Linux carries a parent's
    ru_maxrss into its child, so this process never loads the data itself):
-   ingest = ``flows.pipeline.ingest(NewFile(...), None)`` (read, parse, validate);
-   load = ``warehouse.Build`` on a new DuckDB file + ``flows.pipeline.load(build, [batch], "bench")`` +
-   ``build.publish()`` (or ``flows.pipeline.load(path, ...)`` before Build existed). Reconciliation is not measured.
+   ingest = ``flows.ingest.validate.ingest(NewFile(...), None)`` (read, parse, validate);
+   load = ``flows.warehouse.load.load_batches(con, [batch], "bench")`` inside ``db.writer`` on a new DuckDB file
+   (private copy, one transaction, atomic publish). Reconciliation is not measured.
    Imports and the sha256 of the file (computed by ``discover`` in a real run) happen before the clock starts.
 3. Prints one table against the targets (times of the median run, peak = the largest of the runs), and where the
    time goes by stage (timers wrapped around functions of flows/ in the measuring process; flows/ itself is not
@@ -368,7 +368,7 @@ _start_rss = _maxrss_mib()  # before any heavy import: what the process inherite
 
 # (label, module, attribute, depth): wrapped with a timer in the measuring process; depth only indents the report
 STAGES = [
-    ("ingest_file", "flows.pipeline", "ingest_file", 0),
+    ("ingest_file", "flows.ingest.validate", "ingest_file", 0),
     ("read_grid", "flows.ingest.validate", "read_grid", 1),
     ("detect_encoding", "flows.ingest.read", "detect_encoding", 2),
     ("pyarrow.csv.read_csv", "pyarrow.csv", "read_csv", 2),
@@ -382,12 +382,12 @@ STAGES = [
     ("_validate", "flows.ingest.validate", "_validate", 1),
     ("_frame (arrow -> pandas)", "flows.ingest.validate", "_frame", 2),
     ("pandera DataFrameSchema.validate", "pandera.api.pandas.container", "DataFrameSchema.validate", 2),
-    ("load: Build + pipeline.load + publish", "__main__", "_load", 0),
+    ("load: Build + load_batches + publish", "__main__", "_load", 0),
     ("Build (private copy)", "flows.warehouse.db", "Build.__init__", 1),
     ("ensure_schema (tables, macros, views)", "flows.warehouse.db", "ensure_schema", 2),
-    ("pipeline.load (one transaction)", "flows.pipeline", "load", 1),
-    ("_insert_rows", "flows.warehouse.db", "_insert_rows", 2),
-    ("_insert_rejects", "flows.warehouse.db", "_insert_rejects", 2),
+    ("load_batches (one transaction)", "flows.warehouse.load", "load_batches", 1),
+    ("_insert_rows", "flows.warehouse.load", "_insert_rows", 2),
+    ("_insert_rejects", "flows.warehouse.load", "_insert_rejects", 2),
     ("Build.publish (checkpoint, os.replace)", "flows.warehouse.db", "Build.publish", 1),
 ]
 
@@ -425,28 +425,19 @@ def _install_timers(record: dict[str, dict], stages: list[tuple] | None = None) 
 
 def _load(warehouse_path: Path, batch) -> None:
     """What a run does to load one batch: a private copy of the warehouse (``Build``, which creates the schema),
-    ``pipeline.load`` in one transaction, and the atomic publish. Reconciliation is not part of this path."""
-    from flows import pipeline
-    from flows.warehouse import db
+    ``load_batches`` in one transaction, and the atomic publish. Reconciliation is not part of this path."""
+    from flows.warehouse import db, load
 
-    if not hasattr(db, "Build"):  # before Build existed, load took the warehouse path and published itself
-        pipeline.load(warehouse_path, [batch], "bench")
-        return
-    build = db.Build(warehouse_path)
-    try:
-        pipeline.load(build, [batch], "bench")
-        build.publish()
-    finally:
-        build.abandon()
+    with db.writer(warehouse_path) as con:
+        load.load_batches(con, [batch], "bench")
 
 
 def child(fmt: str, path: Path, work: Path, profile_to: Path | None) -> None:
     t = time.perf_counter()
     import duckdb
 
-    from flows import pipeline
-    from flows.ingest.validate import sha256_of
-    from flows.pipeline import NewFile
+    from flows.ingest.discover import NewFile, sha256_of
+    from flows.ingest.validate import ingest
 
     import_s = time.perf_counter() - t
     rss_import = _maxrss_mib()
@@ -464,7 +455,7 @@ def child(fmt: str, path: Path, work: Path, profile_to: Path | None) -> None:
     if profiler:
         profiler.enable()
     t0 = time.perf_counter()
-    batch = pipeline.ingest(new, None)
+    batch = ingest(new, None)
     t1 = time.perf_counter()
     load_error = None
     try:
@@ -593,7 +584,7 @@ def report(files: dict, results: dict[str, list[dict]]) -> None:
     first = next(iter(results.values()))[0] if results else {}
     repeat = max((len(v) for v in results.values()), default=0)
     print()
-    print("treasury-recon ingest benchmark: flows.pipeline.ingest (read+parse+validate) + flows.pipeline.load")
+    print("treasury-recon ingest benchmark: flows.ingest.validate.ingest (read+parse+validate) + load_batches")
     print(f"command : {shlex.join([sys.executable, *sys.argv])}")
     print(f"commit  : {_commit()}")
     print(f"nproc   : {_nproc()}    platform: {platform.platform()}")

@@ -12,7 +12,7 @@ a fresh Python process that first runs one unmeasured flow on a small data set (
 server, a once-per-process cost measured by bench_compare.py's P case). ``dask:N`` is a local Dask cluster of N
 worker processes (one thread each) started by the flow run itself, so its start-up is counted.
 
-First, per runner and in fresh processes, the per-file work alone: ``pipeline.ingest`` of every file with the
+First, per runner and in fresh processes, the per-file work alone: ``ingest`` of every file with the
 results gathered in the measuring process, no Prefect: a thread pool of one thread per file, or a local Dask
 cluster of N workers (its start-up timed and shown apart, included in the wall time). ``--skip-flow`` stops there.
 
@@ -50,9 +50,9 @@ UNITS, PROJECTS_PER_UNIT = 20, 25
 
 
 def child_flow(raw: str, small: str, runner: str, work: str) -> None:
-    from flows import pipeline
     from flows.nightly import recon_flow, with_task_runner
     from flows.publish import outputs
+    from flows.warehouse import load
 
     marks: dict[str, float] = {}
 
@@ -69,7 +69,7 @@ def child_flow(raw: str, small: str, runner: str, work: str) -> None:
     recon_flow(
         raw_dir=small, warehouse_path=str(Path(work) / "warm.duckdb"), out_dir=str(Path(work) / "warm"), as_of=AS_OF
     )
-    pipeline.load = mark("load", pipeline.load)
+    load.load_batches = mark("load", load.load_batches)
     outputs.publish_outputs = mark("publish", outputs.publish_outputs)
     name, _, workers = runner.partition(":")
     flow = with_task_runner(name, int(workers or 2))
@@ -95,18 +95,18 @@ def child_flow(raw: str, small: str, runner: str, work: str) -> None:
 
 
 def _ingest_one(path: str, label: str, kind: str):
-    from flows import pipeline
-    from flows.pipeline import NewFile
+    from flows.ingest.discover import NewFile
+    from flows.ingest.validate import ingest
 
-    return pipeline.ingest(NewFile(Path(path), label, kind, "bench"))
+    return ingest(NewFile(Path(path), label, kind, "bench"))
 
 
 def child_plain(raw: str, runner: str) -> None:
-    """The per-file work alone (``pipeline.ingest`` of every file, results back in this process), no Prefect:
+    """The per-file work alone (``ingest`` of every file, results back in this process), no Prefect:
     a thread pool, or a local Dask cluster of N workers (its start-up timed apart)."""
-    from flows import pipeline
+    from flows.ingest.discover import discover
 
-    new, _ = pipeline.discover(Path(raw), {})
+    new, _ = discover(Path(raw), {})
     jobs = [(str(n.path), n.label, n.kind) for n in new]
     name, _, workers = runner.partition(":")
     t0 = time.perf_counter()
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nB1 year in {len(files)} files ({', '.join(files)}), {args.rows:,} payments, as of {AS_OF}")
     print(f"machine: {_nproc()} cores, {_mem_total()} RAM; commit {_commit()}; median of {args.repeat} runs each")
     print(f"command: python bench/bench_scaleout.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
-    print("the per-file work alone: pipeline.ingest of every file, results gathered, no Prefect")
+    print("the per-file work alone: ingest of every file, results gathered, no Prefect")
     print(f"{'runner':<10} {'wall s':>8} {'range':>13} {'speed-up':>9} {'of it cluster start s':>22}")
     for line, med, _runs in _lines(plain):
         print(f"{line} {med['start_s']:>22.2f}")

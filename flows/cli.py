@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             check_paths(settings, out=True)
             if not settings.raw_dir.is_dir():
                 raise FileNotFoundError(f"raw folder {settings.raw_dir} does not exist: create it or pass --raw DIR")
-            from flows.pipeline import no_export_message
+            from flows.ingest.discover import no_export_message
 
             empty = no_export_message(settings.raw_dir)
             if empty and not settings.warehouse.exists():

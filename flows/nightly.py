@@ -1,52 +1,54 @@
-"""The Prefect flow: thin wiring of the plain steps in pipeline.py, one task per step.
+"""The Prefect flow: thin wiring of the plain steps, one task per step.
 
-discover new files in raw/ -> ingest each file (read, parse, validate: independent tasks) -> load -> reconcile
-(both on a private copy of the warehouse) -> publish the warehouse (one atomic swap) -> publish the outputs
-(workbooks, report paragraph, mart copies). Retries only where I/O can fail transiently.
+discover new files in raw/ -> ingest each file (read, parse, validate: independent tasks) -> build the warehouse
+(flows/build.py: load, reconcile, alerts, run record on a private copy, swapped in at once) -> publish the outputs
+(workbooks, report paragraph, mart copies). Retries only where I/O can fail transiently. A failed run's hook
+records and sends a run_failed alert through the same build function.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import pipeline
-from flows.alerts import evaluate
 from flows.alerts.channels import ChannelError
 from flows.alerts.evaluate import AlertSettings
+from flows.build import Night, build_night, new_run_id
 from flows.config import Settings, load_settings
-from flows.ingest.validate import FileBatch
-from flows.pipeline import NewFile, Skipped
+from flows.ingest.discover import NewFile, Skipped, discover, no_export_message
+from flows.ingest.validate import FileBatch, ingest
 from flows.warehouse import db
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def discover_files(raw_dir: Path, warehouse_path: Path) -> tuple[list[NewFile], list[Skipped]]:
     """Files in raw/ whose content (sha256) the warehouse has not seen."""
-    return pipeline.discover(raw_dir, db.known_files(warehouse_path))
+    return discover(raw_dir, db.known_files(warehouse_path))
 
 
 @task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def ingest_file(new: NewFile, fiscal_year: int | None) -> FileBatch:
     """Read, parse and validate one file; bad rows and bad files come back as rejections, not errors."""
-    return pipeline.ingest(new, fiscal_year)
+    return ingest(new, fiscal_year)
 
 
 @task(cache_policy=NO_CACHE)
-def load_warehouse(build: db.Build, batches: list[FileBatch], run_id: str, skipped: list[Skipped]) -> list[FileBatch]:
-    """Load every batch into the private copy of the warehouse, in one transaction; record identical copies."""
-    return pipeline.load(build, batches, run_id, skipped)
-
-
-@task(cache_policy=NO_CACHE)
-def reconcile(build: db.Build, as_of: dt.date, carryover_due: str) -> dict[str, int]:
-    """Evaluate the rules and materialise the marts for the as-of date."""
-    return pipeline.reconcile(build, as_of, carryover_due)
+def build_warehouse(
+    settings: Settings,
+    as_of: dt.date,
+    batches: list[FileBatch],
+    skipped: list[Skipped],
+    run_id: str,
+    started: dt.datetime,
+) -> Night:
+    """Load, reconcile, raise the alerts and record the run on a private copy of the warehouse; swap it in."""
+    return build_night(
+        settings.warehouse, as_of, batches=batches, skipped=skipped, settings=settings, run_id=run_id, started=started
+    )
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -62,13 +64,6 @@ def publish_outputs(
     from flows.publish.outputs import publish_outputs as publish
 
     return publish(warehouse_path, out_dir, as_of, alert_settings=alert_settings, mask=mask_accounts)
-
-
-@task(cache_policy=NO_CACHE)
-def raise_alerts(build: db.Build, as_of: dt.date, alert_settings: AlertSettings) -> dict:
-    """Evaluate the alert rules, keep them in `alerts`, announce what changed (a channel that is down only delays)."""
-    with build.transaction() as con:
-        return evaluate.raise_and_notify(con, as_of, alert_settings)
 
 
 def with_task_runner(runner: str = "threads", workers: int = 2):
@@ -109,13 +104,7 @@ def notify_failure(flow, flow_run, state) -> None:
         as_of = dt.date.fromisoformat(as_of)
     error = state.message or "unknown error"
     try:
-        build = db.Build(settings.warehouse)
-        try:
-            with build.transaction() as con:
-                evaluate.record_run_failure(con, as_of, error, settings.alerts)
-            build.publish()
-        finally:
-            build.abandon()
+        build_night(settings.warehouse, as_of, settings=settings, failure=error)
     except Exception as e:  # the warehouse itself may be what failed: still tell people
         logging.getLogger("treasury_recon.alerts").error("cannot record the failed run (%s); sending directly", e)
         for channel in settings.alerts.channels:
@@ -141,30 +130,22 @@ def recon_flow(
     db.set_memory_limit(settings.duckdb_memory_limit)
     as_of = as_of or settings.today()
     started = dt.datetime.now(dt.UTC)
-    run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    empty = pipeline.no_export_message(settings.raw_dir)
+    run_id = new_run_id(started)
+    empty = no_export_message(settings.raw_dir)
     if empty and not settings.warehouse.exists():
         raise FileNotFoundError(f"{empty}; there is no warehouse at {settings.warehouse} yet: nothing to reconcile")
     new, skipped = discover_files(settings.raw_dir, settings.warehouse)
     logger.info("%d new file(s), %d already loaded", len(new), len(skipped))
     futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
     batches = [f.result() for f in futures]
-    build = db.Build(settings.warehouse)
-    try:
-        loaded = load_warehouse(build, batches, run_id, skipped)
-        counts = reconcile(build, as_of, settings.carryover_due)
-        alert_result = raise_alerts(build, as_of, settings.alerts)
-        with build.transaction() as con:
-            db.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=len(skipped))
-        build.publish()
-    finally:
-        build.abandon()
+    night = build_warehouse(settings, as_of, batches, skipped, run_id, started)
     # nothing reconciled for the date (an empty raw/ and warehouse): nothing to publish, not an error
     outputs = (
         publish_outputs(settings.warehouse, settings.out_dir, as_of, settings.alerts, settings.mask_accounts)
-        if counts.get("execution_by_unit")
+        if night.marts.get("execution_by_unit")
         else []
     )
+    loaded = night.loaded
     return {
         "run_id": run_id,
         "as_of": as_of,
@@ -176,7 +157,7 @@ def recon_flow(
         "files_rejected": sum(b.status == "rejected" for b in loaded),
         "rows_rejected": sum(b.rows_rejected for b in loaded),
         "rejected_files": [(b.file_name, b.error) for b in loaded if b.status == "rejected"],
-        "marts": counts,
-        "alerts": alert_result,
+        "marts": night.marts,
+        "alerts": night.alerts,
         "outputs": [str(p) for p in outputs],
     }

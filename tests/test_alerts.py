@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from flows import pipeline
 from flows.alerts import evaluate
 from flows.alerts.channels import EmailChannel, RobotChannel, WebhookChannel
 from flows.alerts.evaluate import AlertSettings, mask_accounts
+from flows.build import build_night
 from flows.cli import format_summary
 from flows.config import Settings
 from flows.demo.generate import generate
@@ -52,15 +52,8 @@ def smtp_server():
 
 
 def run(raw: Path, wh: Path, as_of: dt.date, settings: AlertSettings) -> dict:
-    pipeline.run_plain(raw, wh, as_of)
-    build = db.Build(wh)
-    try:
-        with build.transaction() as con:
-            result = evaluate.raise_and_notify(con, as_of, settings)
-        build.publish()
-    finally:
-        build.abandon()
-    return result
+    """A night's build with these alert settings; returns what raise_and_notify reported."""
+    return build_night(wh, as_of, raw_dir=raw, settings=Settings(alerts=settings)).alerts
 
 
 def query(wh: Path, sql: str):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline
-from flows.warehouse import db
+from flows.build import build_night
+from flows.warehouse import db, load
 
 D = Decimal
 HEADER = ["项目编码", "项目名称", "预算单位编码", "年初预算数", "调整预算数", "全年预算数", "上年结转数"]
@@ -101,7 +101,7 @@ def write_adjustment(raw: Path, style: str) -> None:
 
 def run(raw: Path, wh: Path, *as_of: dt.date) -> None:
     for day in as_of:
-        pipeline.run_plain(raw, wh, day, run_id=f"versions-{day}")
+        build_night(wh, day, raw_dir=raw)
 
 
 def rows(wh: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -244,7 +244,7 @@ def test_a_warehouse_from_before_budget_versions_still_opens(tmp_path: Path):
         con.execute("drop view if exists budget_lines")
         for (view,) in con.execute("select view_name from duckdb_views() where not internal").fetchall():
             con.execute(f'drop view if exists "{view}"')
-        if "effective_date" in {c for c, _ in db._table_columns(con, "raw_budget_lines")}:
+        if "effective_date" in {c for c, _ in load._table_columns(con, "raw_budget_lines")}:
             con.execute("alter table raw_budget_lines drop column effective_date")
     finally:
         con.close()

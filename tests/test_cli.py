@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli, pipeline
+from flows import cli
+from flows.build import build_night
 
 
 @pytest.fixture
 def wh(sample_raw: Path, tmp_path: Path) -> Path:
     path = tmp_path / "recon.duckdb"
-    pipeline.run_plain(sample_raw, path, dt.date(2025, 12, 31))
+    build_night(path, dt.date(2025, 12, 31), raw_dir=sample_raw)
     return path
 
 
@@ -98,7 +99,7 @@ def test_summary_rounds_half_up(tmp_path: Path):
         ],
     )
     wh = tmp_path / "w.duckdb"
-    pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))
+    build_night(wh, dt.date(2025, 12, 31), raw_dir=raw)
     text = summary_for(wh, dt.date(2025, 12, 31))
     assert (
         "unit 880001 舍入测试单位 2025: budget 1.13 万元, paid 0.13 万元, rate 11.1%;"
@@ -114,7 +115,7 @@ def test_summary_agrees_with_the_workbook(sample_raw: Path, tmp_path: Path):
 
     as_of = dt.date(2025, 12, 31)
     wh = tmp_path / "recon.duckdb"
-    pipeline.run_plain(sample_raw, wh, as_of)
+    build_night(wh, as_of, raw_dir=sample_raw)
     paths = outputs.publish_outputs(wh, tmp_path / "out", as_of)
     (m,) = [m for line in summary_for(wh, as_of).splitlines() if (m := UNIT_LINE.fullmatch(line))]
     xlsx = next(p for p in paths if p.suffix == ".xlsx" and m["code"] in p.name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import pipeline
+from flows.build import build_night
 from flows.warehouse import db
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "analyst.md"
@@ -31,7 +31,7 @@ def sample_warehouse(tmp_path_factory):
     raw = write_sample_raw(base / "raw")
     wh = base / "recon.duckdb"
     for day in AS_OF_DATES:
-        pipeline.run_plain(raw, wh, day, run_id=f"docs-{day}")
+        build_night(wh, day, raw_dir=raw)
     return wh
 
 

@@ -137,12 +137,12 @@ def test_a_failed_run_fails_in_prefect_and_sends_an_alert(
     prefect_server, sample_raw, tmp_path, http_server, monkeypatch
 ):
     # a config mistake now stops the run at load (tests/test_config.py); fail the run inside reconcile instead
-    from flows import pipeline
+    from flows.warehouse import transform
 
     def disk_full(*args, **kwargs):
         raise OSError("carryover_due: disk full while reconciling")
 
-    monkeypatch.setattr(pipeline, "reconcile_marts", disk_full)
+    monkeypatch.setattr(transform, "reconcile", disk_full)
     config = tmp_path / "recon.toml"
     config.write_text(
         f'[paths]\nraw = "{sample_raw}"\nwarehouse = "{tmp_path / "recon.duckdb"}"\nout = "{tmp_path / "out"}"\n'

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from flows import cli, pipeline
+from flows import cli
+from flows.build import build_night
 from flows.demo.generate import generate
 from flows.warehouse import db
 
@@ -41,7 +42,7 @@ def test_generated_exports_run_with_every_kind_of_finding(tmp_path: Path, capsys
     )
     assert "8000 vouchers in 4 payment export(s)" in capsys.readouterr().out
     wh = tmp_path / "w.duckdb"
-    batches = pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))
+    batches = build_night(wh, dt.date(2025, 12, 31), raw_dir=raw).loaded
     assert all(b.status == "loaded" for b in batches)
     with db.read_only(wh) as con:
         assert con.execute(

@@ -14,7 +14,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from flows import pipeline
+from flows.build import build_night
 from flows.publish import outputs
 from tests.conftest import write_sample_raw
 
@@ -33,8 +33,8 @@ def published(tmp_path_factory) -> dict:
     raw = write_sample_raw(base / "raw")
     wh = base / "w.duckdb"
     out = base / "out"
-    pipeline.run_plain(raw, wh, DEC31)
-    pipeline.run_plain(raw, wh, JUN30)
+    build_night(wh, DEC31, raw_dir=raw)
+    build_night(wh, JUN30, raw_dir=raw)
     paths = {d: outputs.publish_outputs(wh, out, d) for d in (DEC31, JUN30)}
     return {"warehouse": wh, "out": out, "paths": paths}
 
@@ -321,7 +321,7 @@ def test_text_is_never_a_formula(tmp_path):
     text = payments.read_text(encoding="utf-8-sig")
     payments.write_text(text.replace(",2024年度安保工程质保金,", ",=2024年度安保工程质保金+1,"), encoding="utf-8-sig")
     wh = tmp_path / "w.duckdb"
-    pipeline.run_plain(raw, wh, DEC31)
+    build_night(wh, DEC31, raw_dir=raw)
     paths = outputs.publish_outputs(wh, tmp_path / "out", DEC31)
 
     xlsx = next(p for p in paths if p.suffix == ".xlsx")
@@ -606,7 +606,7 @@ def test_score_rounding_at_half_boundary(tmp_path):
         ],
     )
     wh = tmp_path / "w.duckdb"
-    pipeline.run_plain(raw, wh, DEC31)
+    build_night(wh, DEC31, raw_dir=raw)
     paths = outputs.publish_outputs(wh, tmp_path / "out", DEC31)
 
     # by hand, in yuan, with Decimal
@@ -650,7 +650,7 @@ def test_worker_processes_write_the_same_outputs(tmp_path):
     raw = tmp_path / "raw"
     generate(raw, payments=3000, units=4, projects_per_unit=3, seed=11)
     wh = tmp_path / "w.duckdb"
-    pipeline.run_plain(raw, wh, DEC31)
+    build_night(wh, DEC31, raw_dir=raw)
     one = outputs.publish_outputs(wh, tmp_path / "one", DEC31, workers=1)
     two = outputs.publish_outputs(wh, tmp_path / "two", DEC31, workers=2)
     rel_one = [p.relative_to(tmp_path / "one") for p in one]

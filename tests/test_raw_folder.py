@@ -9,7 +9,8 @@ import re
 import shutil
 from pathlib import Path
 
-from flows import cli, pipeline
+from flows import cli
+from flows.build import build_night
 from flows.warehouse import db
 
 AS_OF = "2025-12-31"
@@ -85,7 +86,7 @@ def test_a_rejected_file_first_in_a_load_does_not_break_the_connection(tmp_path:
     (raw / "payments").mkdir()
     (raw / "payments" / "b.pdf").write_bytes(b"%PDF-1.4")
     wh = tmp_path / "w.duckdb"
-    loaded = pipeline.run_plain(raw, wh, dt.date(2025, 12, 31))
+    loaded = build_night(wh, dt.date(2025, 12, 31), raw_dir=raw).loaded
     assert [b.file_name for b in loaded] == ["A-readme.txt", "payments/b.pdf"]
     with db.read_only(wh) as con:
         assert con.execute("select count(*) from rejected_rows").fetchall() == [(2,)]
@@ -111,12 +112,12 @@ def test_an_identical_copy_under_another_name_is_reported_once(sample_raw: Path,
 
     wh = tmp_path / "w.duckdb"
     as_of = dt.date(2025, 12, 31)
-    pipeline.run_plain(sample_raw, wh, as_of)
+    build_night(wh, as_of, raw_dir=sample_raw)
     shutil.copyfile(sample_raw / "payments" / "payments_2025_01-06.xlsx", sample_raw / "副本.xlsx")
     # two new files with the same bytes in one run: the first (by name) is read, the second is its copy
     write_payments(sample_raw / "payments" / "late.csv", [pay("PV77", "2025-09-01", "9.00")])
     shutil.copyfile(sample_raw / "payments" / "late.csv", sample_raw / "payments" / "late (1).csv")
-    pipeline.run_plain(sample_raw, wh, as_of)
+    build_night(wh, as_of, raw_dir=sample_raw)
     copies = [r for r in source_files(wh) if r[1] == "duplicate_file"]
     assert [r[0] for r in copies] == ["payments/late.csv", "副本.xlsx"]
     message = copies[1][2]
@@ -132,7 +133,7 @@ def test_an_identical_copy_under_another_name_is_reported_once(sample_raw: Path,
             == [(0, 0)] * 2
         )
     before = snapshot(wh)
-    pipeline.run_plain(sample_raw, wh, as_of)
+    build_night(wh, as_of, raw_dir=sample_raw)
     assert snapshot(wh) == before
 
 

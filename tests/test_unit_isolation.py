@@ -11,7 +11,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from flows import pipeline
+from flows.build import build_night
 from flows.config import load_settings
 from flows.publish import outputs
 from tests.builders import PAYMENT_HEADER, payment_row, write_csv, write_xlsx
@@ -84,7 +84,7 @@ def two_units(tmp_path_factory) -> dict:
         ],
     )
     wh = base / "w.duckdb"
-    pipeline.run_plain(raw, wh, AS_OF)
+    build_night(wh, AS_OF, raw_dir=raw)
     out = base / "out"
     exact = base / "exact"
     return {

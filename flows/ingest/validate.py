@@ -8,7 +8,6 @@ fen), the rejected cells with plain-words messages, extra columns, and the row a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +18,11 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flows.ingest.discover import NewFile, sha256_of
 from flows.ingest.extract import Extracted, FileError, extract, find_header
 from flows.ingest.read import UnreadableFile, read_grid
 from schemas.models import MODELS, message_for
-from schemas.spec import KINDS, load_spec
+from schemas.spec import load_spec
 
 log = logging.getLogger("treasury_recon.ingest")
 
@@ -75,34 +75,29 @@ class FileBatch:
         return 0 if self.rows is None else len(self.rows)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def kind_of(path: Path, raw_dir: Path | None = None) -> str | None:
-    """The input kind from the landing folder: raw/payments, raw/refunds, raw/budget."""
-    parts = path.relative_to(raw_dir).parts if raw_dir else path.parts
-    for part in parts[:-1]:
-        if part in KINDS:
-            return part
-    return None
-
-
-def guess_kind(path: Path) -> str | None:
-    """For a file outside the kind folders: the kind whose header its first rows contain."""
-    spec = load_spec()
-    for kind in ("payments", "refunds", "budget"):
-        try:
-            grid = read_grid(path, find_header=lambda rows, k=kind: find_header(rows, spec.kinds[k]))
-        except UnreadableFile:
-            return None
-        if find_header(grid.head(60), spec.kinds[kind]) is not None:
-            return kind
-    return None
+def ingest(new: NewFile, fiscal_year: int | None = None) -> FileBatch:
+    """Read and validate one new file (never raises for bad input); a file of no known kind is rejected."""
+    if new.kind is None:
+        batch = FileBatch(path=new.path, file_name=new.label, sha256=new.sha256, kind="unknown")
+        return reject_file(
+            batch,
+            f"{new.label}: 不是可识别的导出文件 — not a recognisable export; put exports in raw/payments, "
+            "raw/refunds or raw/budget as xlsx, xls, csv or txt",
+            "unknown_file",
+            None,
+        )
+    batch = ingest_file(new.path, new.kind, sha256=new.sha256, fiscal_year=fiscal_year, label=new.label)
+    log.info(
+        "%s (%s): read %d rows, %d valid, %d rejected, %d skipped%s",
+        new.label,
+        new.kind,
+        batch.rows_read,
+        batch.rows_valid,
+        batch.rows_rejected,
+        batch.rows_skipped,
+        f" — {batch.error}" if batch.error else "",
+    )
+    return batch
 
 
 def ingest_file(
