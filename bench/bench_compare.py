@@ -109,7 +109,7 @@ STAGES = [
     ("load_unit (queries of the marts)", "flows.publish.outputs", "load_unit", 1),
     ("copy_mart (CSV + Parquet)", "flows.publish.outputs", "copy_mart", 1),
     ("write_documents (here: one process only)", "flows.publish.outputs", "write_documents", 1),
-    ("build_workbook", "flows.publish.outputs", "build_workbook", 2),
+    ("build_workbook", "flows.publish.documents", "build_workbook", 2),
     ("Workers.results (wait for the workbook processes)", "flows.publish.worker", "Workers.results", 1),
 ]
 _INSERT = re.compile(r'\s*insert into "([^"]+)"', re.IGNORECASE)

@@ -14,10 +14,18 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flows.alerts.channels import channel_from_config
-from flows.alerts.evaluate import AlertSettings
-
 DEFAULT_CONFIG = Path("recon.toml")
+
+
+@dataclass
+class AlertSettings:
+    """[alerts]: the behind-plan thresholds (percentage points; the alerts, the sheets and the paragraph judge by the
+    same ones) and the channels (objects of flows/alerts/channels.py)."""
+
+    behind_warning_pp: Decimal = Decimal("5")
+    behind_critical_pp: Decimal = Decimal("15")
+    elapsed_baseline: bool = False
+    channels: list = field(default_factory=list)
 
 
 class ConfigError(ValueError):
@@ -224,6 +232,8 @@ class _Validator:
             )
 
     def channels(self, entries) -> list:
+        from flows.alerts.channels import channel_from_config  # only when a config names channels
+
         if not isinstance(entries, list):
             self.fail("alerts.channels", "must be a list of [[alerts.channels]] tables")
         out = []

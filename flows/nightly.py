@@ -16,9 +16,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.alerts.channels import ChannelError
-from flows.alerts.evaluate import AlertSettings
 from flows.build import Night, build_night, new_run_id
-from flows.config import Settings, load_settings
+from flows.config import AlertSettings, Settings, load_settings
 from flows.ingest.discover import NewFile, Skipped, discover, no_export_message
 from flows.ingest.validate import FileBatch, ingest
 from flows.warehouse import db

@@ -19,10 +19,10 @@ from aiosmtpd.controller import Controller
 
 from flows.alerts import evaluate
 from flows.alerts.channels import EmailChannel, RobotChannel, WebhookChannel
-from flows.alerts.evaluate import AlertSettings, mask_accounts
+from flows.alerts.evaluate import mask_accounts
 from flows.build import build_night
 from flows.cli import format_summary
-from flows.config import Settings
+from flows.config import AlertSettings, Settings
 from flows.demo.generate import generate
 from flows.warehouse import db
 from tests.builders import PAYMENT_HEADER, payment_row, write_csv

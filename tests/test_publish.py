@@ -15,7 +15,10 @@ import openpyxl
 import pytest
 
 from flows.build import build_night
+from flows.formatting import half_up, wan
 from flows.publish import outputs
+from flows.publish.unit import UnitData, rate3, score
+from flows.publish.workbook import EXCEL_MAX_CHARS, display_width, text_cell
 from tests.conftest import write_sample_raw
 
 DEC31 = dt.date(2025, 12, 31)
@@ -281,22 +284,22 @@ def test_frozen_headers_styles_and_widths(published):
     ws = wb["项目执行"]
     # 项目名称: "养护道班运行经费" is 8 CJK characters = width 16
     assert ws.column_dimensions["B"].width >= 16
-    assert ws.column_dimensions["C"].width >= outputs.display_width("年初预算数（万元）") == 18
+    assert ws.column_dimensions["C"].width >= display_width("年初预算数（万元）") == 18
 
 
 def test_text_cell_limits():
     ws = openpyxl.Workbook().active
-    outputs.text_cell(ws, 1, 1, "a\x00b")
-    outputs.text_cell(ws, 1, 2, "长" * 40000)
+    text_cell(ws, 1, 1, "a\x00b")
+    text_cell(ws, 1, 2, "长" * 40000)
     assert ws["A1"].value == "a\ufffdb"
-    assert len(ws["B1"].value) == outputs.EXCEL_MAX_CHARS
+    assert len(ws["B1"].value) == EXCEL_MAX_CHARS
     assert ws["B1"].value.endswith("（已截断）")
 
 
 def test_display_width():
-    assert outputs.display_width("abc") == 3
-    assert outputs.display_width("项目名称") == 8
-    assert outputs.display_width("（万元）") == 8
+    assert display_width("abc") == 3
+    assert display_width("项目名称") == 8
+    assert display_width("（万元）") == 8
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -423,7 +426,7 @@ def test_paragraph_rates_are_the_division_of_the_numbers_beside_them(published):
         for operands, pct in found:
             assert len(operands) == 2, (operands, pct)
             budget, paid = (Fraction(Decimal(x.replace(",", ""))) for x in operands)
-            assert Decimal(pct) == outputs.half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
+            assert Decimal(pct) == half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
     text = paragraph(published, DEC31)
     assert "当年财政拨款 178.00 万元，支出 61.40 万元，执行率 34.5%" in text
     assert "含上年结转的资金总额 208.00 万元，支出 73.40 万元，总体执行率 35.3%" in text
@@ -431,7 +434,7 @@ def test_paragraph_rates_are_the_division_of_the_numbers_beside_them(published):
 
 def test_paragraph_uses_the_configured_behind_plan_thresholds(published, tmp_path):
     """One source of thresholds (the [alerts] config): 13 / 18 names P1 (15.25) and P3 (18.33, critical), not P2."""
-    from flows.alerts.evaluate import AlertSettings
+    from flows.config import AlertSettings
 
     looser = AlertSettings(behind_warning_pp=Decimal("13"), behind_critical_pp=Decimal("18"))
     outputs.publish_outputs(published["warehouse"], tmp_path, JUN30, alert_settings=looser)
@@ -532,14 +535,14 @@ def test_weight_must_be_positive(published, tmp_path):
 
 
 def test_half_up_helpers():
-    assert outputs.half_up(Fraction(3525, 1000), Decimal("0.01")) == Decimal("3.53")
-    assert outputs.half_up(Fraction(-3525, 1000), Decimal("0.01")) == Decimal("-3.53")
-    assert outputs.half_up(Fraction(3524999, 1000000), Decimal("0.01")) == Decimal("3.52")
-    assert str(outputs.half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
-    assert outputs.wan(Decimal("12345.00")) == Decimal("1.23")
-    assert outputs.wan(Decimal("12350.00")) == Decimal("1.24")  # 1.235 half-up
-    assert outputs.rate3(Decimal("1"), Decimal("0")) is None
-    assert outputs.score(Decimal("10"), Decimal("150"), Decimal("100")) == Decimal("10.00")  # capped at the weight
+    assert half_up(Fraction(3525, 1000), Decimal("0.01")) == Decimal("3.53")
+    assert half_up(Fraction(-3525, 1000), Decimal("0.01")) == Decimal("-3.53")
+    assert half_up(Fraction(3524999, 1000000), Decimal("0.01")) == Decimal("3.52")
+    assert str(half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
+    assert wan(Decimal("12345.00")) == Decimal("1.23")
+    assert wan(Decimal("12350.00")) == Decimal("1.24")  # 1.235 half-up
+    assert rate3(Decimal("1"), Decimal("0")) is None
+    assert score(Decimal("10"), Decimal("150"), Decimal("100")) == Decimal("10.00")  # capped at the weight
     assert round(10 * 0.3525, 2) == 3.52  # what float rounding would have shown
 
 
@@ -553,8 +556,8 @@ def test_wan_fast_path_agrees_with_exact_reference():
     values += [Decimal(f"{sign}{n}50.00") for sign in ("", "-") for n in range(0, 100000, 997)]  # x.xx5 万元
     values += [Decimal("-0.49"), Decimal("-49.99"), Decimal("0.00"), Decimal("9999999999999999.99"), 12350]
     for v in values:
-        expected = outputs.half_up(Fraction(v) / 10000, Decimal("0.01"))
-        got = outputs.wan(v)
+        expected = half_up(Fraction(v) / 10000, Decimal("0.01"))
+        got = wan(v)
         assert got == expected and str(got) == str(expected), v
 
 
@@ -667,7 +670,7 @@ def test_worker_processes_write_the_same_outputs(tmp_path):
 def test_a_failing_worker_is_an_error_naming_the_cause(tmp_path):
     from flows.publish.worker import Workers
 
-    bad = outputs.UnitData(as_of=DEC31, unit={"fiscal_year": 2025})  # no agency_code
+    bad = UnitData(as_of=DEC31, unit={"fiscal_year": 2025})  # no agency_code
     pool = Workers(2)
     pool.submit(bad, tmp_path, Decimal("10"))
     with pytest.raises(RuntimeError, match=r"(?s)workbook worker failed.*KeyError: .agency_code."):

@@ -16,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
 from flows.alerts.channels import ChannelError, cut_to_fit
+from flows.config import AlertSettings
 from flows.formatting import mask_accounts
 from flows.warehouse.db import first_row, sql_file
 
@@ -39,14 +39,6 @@ KIND_ZH = {
 }
 EVENT_ZH = {"new": "新增", "escalated": "升级", "resolved": "已解除", "active": "未解除"}
 MORE_ZH = "另有 {n} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
-
-
-@dataclass
-class AlertSettings:
-    behind_warning_pp: Decimal = Decimal("5")
-    behind_critical_pp: Decimal = Decimal("15")
-    elapsed_baseline: bool = False
-    channels: list = field(default_factory=list)
 
 
 def _rank_sql(column: str) -> str:

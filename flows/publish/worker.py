@@ -1,8 +1,10 @@
 """Worker processes that build units' workbooks and paragraphs in parallel (openpyxl is pure Python: one core each).
 
 Each worker is ``python -m flows.publish.worker``: it reads pickled jobs ``(index, UnitData, args)`` from stdin until
-EOF, writes each unit's documents with ``publish.write_documents``, then writes one pickle to stdout: the list of
-``(index, paths)`` or, on an error, ``("error", traceback text)``. It never touches the warehouse.
+EOF, writes each unit's documents with ``documents.write_documents``, then writes one pickle to stdout: the list of
+``(index, paths)`` or, on an error, ``("error", traceback text)``. It never touches the warehouse and imports no
+DuckDB, pandera or pandas, only the workbook and paragraph writers (flows/publish/documents.py): it starts in a
+fraction of a second (bench/bench_startup.py; tests/test_architecture.py keeps it so).
 
 Plain subprocesses rather than ``multiprocessing``: its spawn start method re-runs the caller's main script in every
 child (a user's script without the ``if __name__ == "__main__"`` guard would run again, side effects and all), and
@@ -120,7 +122,7 @@ def _feed(proc: subprocess.Popen, jobs: queue.SimpleQueue) -> None:
 
 
 def main() -> int:
-    from flows.publish.outputs import write_documents
+    from flows.publish.documents import write_documents
 
     done: list[tuple[int, list[Path]]] = []
     try:
