@@ -1,12 +1,16 @@
 """One settings object, read from one TOML config file; secrets come from the environment by name, at use time.
 
 Defaults run the bundled sample out of the box. Relative paths are relative to the config file's folder (or the
-current folder when there is no config file).
+current folder when there is no config file). Two run settings may come from the environment instead
+(``ENV_FALLBACKS``: read here, when a Settings is made, and nowhere else); the config file wins.
+
+Light on purpose (no DuckDB, pandera or pandas; tests/test_architecture.py): every stage reads it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -37,11 +41,25 @@ class ConfigError(ValueError):
 # `[alert]` or `raww =` must not be ignored silently. [[alerts.channels]] keys are checked by channel_from_config.
 KNOWN_KEYS = {
     "paths": {"raw", "warehouse", "out"},
-    "run": {"fiscal_year", "timezone", "carryover_due", "task_runner", "dask_workers", "duckdb_memory_limit"},
+    "run": {
+        "fiscal_year",
+        "timezone",
+        "carryover_due",
+        "task_runner",
+        "dask_workers",
+        "duckdb_memory_limit",
+        "publish_workers",
+    },
     "schedule": {"cron", "timezone"},
     "alerts": {"behind_warning_pp", "behind_critical_pp", "elapsed_baseline", "channels"},
     "publish": {"mask_accounts"},
 }
+# run settings the environment gives when the config leaves them out (the config file wins)
+ENV_FALLBACKS = {
+    "duckdb_memory_limit": "RECON_DUCKDB_MEMORY_LIMIT",  # run.duckdb_memory_limit
+    "publish_workers": "RECON_PUBLISH_WORKERS",  # run.publish_workers
+}
+MAX_PUBLISH_WORKERS = 64
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|B|bytes)?\s*$", re.IGNORECASE)
 _MM_DD = re.compile(r"^(\d{2})-(\d{2})$")
 
@@ -56,12 +74,19 @@ class Settings:
     carryover_due: str = "06-30"  # MM-DD: carry-over money should be paid by then (carryover_lag)
     task_runner: str = "threads"  # threads | dask | tcp://scheduler:8786 (per-file work)
     dask_workers: int = 2
-    duckdb_memory_limit: str | None = None  # e.g. "3GB"; None: $RECON_DUCKDB_MEMORY_LIMIT or min(3 GiB, RAM / 2)
+    duckdb_memory_limit: str | None = None  # e.g. "3GB"; else $RECON_DUCKDB_MEMORY_LIMIT; else min(3 GiB, RAM / 2)
+    publish_workers: int | None = None  # workbook processes; else $RECON_PUBLISH_WORKERS; else by cores and units
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
     mask_accounts: bool = True  # [publish] mask_accounts: outputs show account numbers as 6222***********3445
     config_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name, env in ENV_FALLBACKS.items():
+            value = os.environ.get(env, "").strip() if getattr(self, name) is None else ""
+            if value:
+                object.__setattr__(self, name, _from_environment(name, env, value))
 
     def today(self) -> dt.date:
         return dt.datetime.now(ZoneInfo(self.timezone)).date()
@@ -110,6 +135,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         task_runner=v.task_runner(run, "run", "task_runner", "threads"),
         dask_workers=v.integer(run, "run", "dask_workers", 2, 1, 256),
         duckdb_memory_limit=v.memory(run, "run", "duckdb_memory_limit"),
+        publish_workers=v.integer(run, "run", "publish_workers", None, 1, MAX_PUBLISH_WORKERS),
         schedule_cron=v.cron(schedule, "schedule", "cron", "0 2 * * *"),
         schedule_timezone=v.timezone(schedule, "schedule", "timezone", timezone),
         alerts=alert_settings,
@@ -251,6 +277,20 @@ def check_cron(expression: str, where: str = "--cron") -> str:
     """A cron expression from the command line, checked like the config's schedule.cron."""
     _Validator(None, {}).check_cron(expression, where)
     return expression
+
+
+def _from_environment(name: str, env: str, value: str):
+    """A setting's value from the environment variable ``env``, checked like its config key run.<name>."""
+    where = f"{env} (environment, for run.{name})"
+    if name == "publish_workers":
+        if not value.isdigit() or not 1 <= int(value) <= MAX_PUBLISH_WORKERS:
+            raise ConfigError(
+                f"{where}: must be a whole number of processes from 1 to {MAX_PUBLISH_WORKERS}, got {value!r}"
+            )
+        return int(value)
+    if not _MEMORY.match(value):
+        raise ConfigError(f"{where}: must be a size such as 3GB or 512MiB, got {value!r}")
+    return value
 
 
 def _resolve(base: Path, value: str) -> Path:

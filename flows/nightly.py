@@ -57,12 +57,14 @@ def publish_outputs(
     as_of: dt.date,
     alert_settings: AlertSettings | None = None,
     mask_accounts: bool = True,
+    workers: int | None = None,
 ) -> list[Path]:
     """Write the workbooks, report paragraphs and mart copies from the published warehouse (behind-plan
-    thresholds: the config's [alerts], as for the alerts; account numbers masked unless [publish] says not)."""
+    thresholds: the config's [alerts], as for the alerts; account numbers masked unless [publish] says not;
+    ``workers`` workbook processes: run.publish_workers, None to choose by cores and units)."""
     from flows.publish.outputs import publish_outputs as publish
 
-    return publish(warehouse_path, out_dir, as_of, alert_settings=alert_settings, mask=mask_accounts)
+    return publish(warehouse_path, out_dir, as_of, alert_settings=alert_settings, mask=mask_accounts, workers=workers)
 
 
 def with_task_runner(runner: str = "threads", workers: int = 2):
@@ -140,7 +142,14 @@ def recon_flow(
     night = build_warehouse(settings, as_of, batches, skipped, run_id, started)
     # nothing reconciled for the date (an empty raw/ and warehouse): nothing to publish, not an error
     outputs = (
-        publish_outputs(settings.warehouse, settings.out_dir, as_of, settings.alerts, settings.mask_accounts)
+        publish_outputs(
+            settings.warehouse,
+            settings.out_dir,
+            as_of,
+            settings.alerts,
+            settings.mask_accounts,
+            settings.publish_workers,
+        )
         if night.marts.get("execution_by_unit")
         else []
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows import cli
-from flows.config import ConfigError, load_settings
+from flows.config import ConfigError, Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "recon.toml.example"
 
@@ -35,6 +35,8 @@ CASES = [
     ('[run]\ntask_runner = "process"\n', ["run.task_runner", "threads", "dask"]),
     ('[run]\nduckdb_memory_limit = "plenty"\n', ["run.duckdb_memory_limit", "3GB"]),
     ('[run]\nfiscal_year = "2025"\n', ["run.fiscal_year", "whole number"]),
+    ("[run]\npublish_workers = 0\n", ["run.publish_workers", "whole number from 1 to 64", "0"]),
+    ('[run]\npublish_workers = "4"\n', ["run.publish_workers", "whole number"]),
     ('[alerts]\nelapsed_baseline = "yes"\n', ["alerts.elapsed_baseline", "true or false"]),
     ('[publish]\nmask_accounts = "no"\n', ["publish.mask_accounts", "true or false"]),
     ("[publish]\nmask_account = false\n", ["publish.mask_account", "unknown key", "mask_accounts"]),
@@ -88,3 +90,25 @@ def test_the_example_config_is_valid_and_thresholds_accept_numbers_written_as_te
     settings = load_settings(path)
     assert settings.alerts.behind_warning_pp == Decimal("5.5") and settings.alerts.behind_critical_pp == 15
     assert settings.mask_accounts is False and settings.alerts.channels[0].flavor == "dingtalk"
+
+
+def test_run_settings_the_environment_gives_when_the_config_does_not(tmp_path: Path, monkeypatch):
+    """run.duckdb_memory_limit and run.publish_workers: the config file, else RECON_DUCKDB_MEMORY_LIMIT and
+    RECON_PUBLISH_WORKERS, else None (chosen at run time); read in one place, flows/config.py."""
+    monkeypatch.delenv("RECON_DUCKDB_MEMORY_LIMIT", raising=False)
+    monkeypatch.delenv("RECON_PUBLISH_WORKERS", raising=False)
+    assert (Settings().duckdb_memory_limit, Settings().publish_workers) == (None, None)
+    monkeypatch.setenv("RECON_DUCKDB_MEMORY_LIMIT", "1GiB")
+    monkeypatch.setenv("RECON_PUBLISH_WORKERS", "3")
+    assert (Settings().duckdb_memory_limit, Settings().publish_workers) == ("1GiB", 3)
+    assert load_settings(write(tmp_path, "")).publish_workers == 3
+    path = write(tmp_path, '[run]\nduckdb_memory_limit = "512MiB"\npublish_workers = 2\n')
+    settings = load_settings(path)  # the config file wins
+    assert (settings.duckdb_memory_limit, settings.publish_workers) == ("512MiB", 2)
+    monkeypatch.setenv("RECON_PUBLISH_WORKERS", "two")
+    with pytest.raises(ConfigError, match=r"^RECON_PUBLISH_WORKERS \(environment, for run.publish_workers\): must"):
+        Settings()
+    monkeypatch.setenv("RECON_PUBLISH_WORKERS", "2")
+    monkeypatch.setenv("RECON_DUCKDB_MEMORY_LIMIT", "plenty")
+    with pytest.raises(ConfigError, match=r"^RECON_DUCKDB_MEMORY_LIMIT \(environment, .*3GB"):
+        load_settings(write(tmp_path, ""))

@@ -678,12 +678,7 @@ def test_a_failing_worker_is_an_error_naming_the_cause(tmp_path):
     assert pool.procs == []
 
 
-def test_publish_workers_default_and_override(monkeypatch):
-    monkeypatch.delenv(outputs.PUBLISH_WORKERS_ENV, raising=False)
+def test_publish_workers_default():
+    """Without run.publish_workers (or $RECON_PUBLISH_WORKERS: tests/test_config.py) the run chooses."""
     assert outputs.publish_workers(1) == 1  # one unit: no process to start
     assert outputs.publish_workers(1000) >= 1
-    monkeypatch.setenv(outputs.PUBLISH_WORKERS_ENV, "3")
-    assert outputs.publish_workers(1) == 3
-    monkeypatch.setenv(outputs.PUBLISH_WORKERS_ENV, "two")
-    with pytest.raises(ValueError, match="RECON_PUBLISH_WORKERS must be a whole number of processes, got 'two'"):
-        outputs.publish_workers(20)

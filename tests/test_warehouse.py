@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from flows.build import build_night, ingest_all
+from flows.config import Settings
 from flows.warehouse import db, load
 
 HEADER = [
@@ -291,11 +292,12 @@ def test_memory_limit_from_config_env_and_default(monkeypatch: pytest.MonkeyPatc
         finally:
             con.close()
 
-    monkeypatch.delenv(db.MEMORY_LIMIT_ENV, raising=False)
+    monkeypatch.delenv("RECON_DUCKDB_MEMORY_LIMIT", raising=False)
     monkeypatch.setattr(db, "DUCKDB_CONFIG", dict(db.DUCKDB_CONFIG))
     assert db.default_memory_limit().endswith("MiB")
     assert int(db.default_memory_limit()[:-3]) <= 3 * 1024
-    monkeypatch.setenv(db.MEMORY_LIMIT_ENV, "1GiB")
+    monkeypatch.setenv("RECON_DUCKDB_MEMORY_LIMIT", "1GiB")  # read by the settings (flows/config.py), not here
+    db.set_memory_limit(Settings().duckdb_memory_limit)
     assert limit() == "1.0 GiB"
     db.set_memory_limit("512MiB")  # recon.toml's run.duckdb_memory_limit wins over the environment
     assert limit() == "512.0 MiB"

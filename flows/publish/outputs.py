@@ -312,17 +312,9 @@ def write_operator_report(con: duckdb.DuckDBPyConnection, shared: Shared, as_of:
     return write_atomic(path, lambda tmp: wb.save(tmp))
 
 
-PUBLISH_WORKERS_ENV = "RECON_PUBLISH_WORKERS"
-
-
 def publish_workers(units: int) -> int:
-    """Processes that build workbooks: one per core (at most 4) when there are enough units to pay for starting
-    them (~1 s each); 1 (this process) otherwise. $RECON_PUBLISH_WORKERS overrides."""
-    configured = os.environ.get(PUBLISH_WORKERS_ENV, "").strip()
-    if configured:
-        if not configured.isdigit():
-            raise ValueError(f"{PUBLISH_WORKERS_ENV} must be a whole number of processes, got {configured!r}")
-        return max(1, int(configured))
+    """Processes that build workbooks when the settings give none (run.publish_workers, $RECON_PUBLISH_WORKERS):
+    one per core (at most 4) when there are enough units to pay for starting them; 1 (this process) otherwise."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores, 4) if units >= 4 * min(cores, 4) and cores > 1 else 1
 
@@ -344,7 +336,8 @@ def publish_outputs(
     account numbers in every output (the warehouse keeps them exact). Rows and findings that belong to no unit go
     to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
 
-    Workbooks are built in ``workers`` processes (default: ``publish_workers``; flows/publish/worker.py) while
+    Workbooks are built in ``workers`` processes (the config's run.publish_workers; default: ``publish_workers``;
+    flows/publish/worker.py) while
     this process reads the marts and writes their copies.
     Returns the paths written, unit by unit. Raises ValueError when the warehouse has no marts for ``as_of``
     (never reconciled for that date) or the weight is not positive.

@@ -29,16 +29,13 @@ log = logging.getLogger("treasury_recon.warehouse")
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LAYERS = ("staging", "rules", "marts")
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
-MEMORY_LIMIT_ENV = "RECON_DUCKDB_MEMORY_LIMIT"
 
 
 def default_memory_limit() -> str:
-    """DuckDB's memory limit for this process: $RECON_DUCKDB_MEMORY_LIMIT (e.g. "2GB"), else 3 GiB or half the
-    RAM, whichever is less. DuckDB's own default is 80 % of RAM, and reconcile keeps its snapshots in temp tables:
-    at 10M payments that reached 7 GB; with a limit DuckDB spills them to the database's ``.tmp`` folder instead."""
-    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if configured:
-        return configured
+    """DuckDB's memory limit when the settings give none (run.duckdb_memory_limit, $RECON_DUCKDB_MEMORY_LIMIT: read
+    by flows/config.py, applied with ``set_memory_limit``): 3 GiB or half the RAM, whichever is less. DuckDB's own
+    default is 80 % of RAM, and reconcile keeps its snapshots in temp tables: at 10M payments that reached 7 GB;
+    with a limit DuckDB spills them to the database's ``.tmp`` folder instead."""
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -47,7 +44,8 @@ def default_memory_limit() -> str:
 
 
 def set_memory_limit(limit: str | None) -> None:
-    """Use ``limit`` (a DuckDB size such as "3GB") for the connections opened from now on; None: the default."""
+    """Use ``limit`` (a DuckDB size such as "3GB"; ``Settings.duckdb_memory_limit``) for the connections opened
+    from now on; None: ``default_memory_limit()``."""
     if limit:
         DUCKDB_CONFIG["memory_limit"] = str(limit)
     else:
