@@ -144,3 +144,13 @@ def test_config_with_alert_channels_stays_light(tmp_path):
     config.write_text('[[alerts.channels]]\ntype = "webhook"\nurl = "http://127.0.0.1:9/"\n', encoding="utf-8")
     statement = f"from flows.config import load_settings; load_settings({str(config)!r})"
     assert loaded_after(statement) & set(HEAVY) == set()
+
+
+def test_a_rules_test_is_found_from_its_id():
+    """Each rule of sql/rules/registry.csv has its test module: tests/warehouse/rules/test_rule_<id>.py."""
+    import csv
+
+    with (ROOT / "sql" / "rules" / "registry.csv").open(encoding="utf-8") as f:
+        kinds = [r["kind"] for r in csv.DictReader(f)]
+    missing = [k for k in kinds if not (ROOT / "tests" / "warehouse" / "rules" / f"test_rule_{k}.py").is_file()]
+    assert missing == []

@@ -12,6 +12,7 @@ from pathlib import Path
 from flows import cli
 from flows.build import build_night
 from flows.warehouse import db
+from tests import ROOT
 
 AS_OF = "2025-12-31"
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -95,7 +96,7 @@ def test_a_rejected_file_first_in_a_load_does_not_break_the_connection(tmp_path:
 def test_warehouse_and_marts_never_leave_a_result_half_fetched():
     """fetchone() leaves the rest of a DuckDB 2.0 result open on the connection: the modules that write the
     warehouse use db.first_row instead."""
-    root = Path(__file__).resolve().parents[1] / "flows"
+    root = ROOT / "flows"
     offenders = [
         f"{path.relative_to(root)}:{n}"
         for path in sorted(root.rglob("*.py"))
@@ -108,7 +109,7 @@ def test_warehouse_and_marts_never_leave_a_result_half_fetched():
 def test_an_identical_copy_under_another_name_is_reported_once(sample_raw: Path, tmp_path: Path):
     """Issue 9 item 6: a byte-identical copy was skipped silently. It is recorded in source_files (which the
     数据来源 sheet shows) naming the file it duplicates; the same copy every night changes nothing."""
-    from tests.test_warehouse import pay, snapshot, write_payments
+    from tests.warehouse.test_db import pay, snapshot, write_payments
 
     wh = tmp_path / "w.duckdb"
     as_of = dt.date(2025, 12, 31)

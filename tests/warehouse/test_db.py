@@ -17,6 +17,7 @@ import pytest
 from flows.build import build_night, ingest_all
 from flows.config import Settings
 from flows.warehouse import db, load
+from tests import ROOT
 
 HEADER = [
     "支付凭证号",
@@ -227,7 +228,7 @@ def test_killed_load_leaves_the_warehouse_as_it_was(sample_raw: Path, tmp_path: 
             load.load_batches(con, batches, "killed")
             os.kill(os.getpid(), signal.SIGKILL)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], check=False)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=False)
     assert proc.returncode == -signal.SIGKILL
     assert snapshot(wh) == before
     # the next run cleans up the leftover and loads the new file
