@@ -154,3 +154,13 @@ def test_a_rules_test_is_found_from_its_id():
         kinds = [r["kind"] for r in csv.DictReader(f)]
     missing = [k for k in kinds if not (ROOT / "tests" / "warehouse" / "rules" / f"test_rule_{k}.py").is_file()]
     assert missing == []
+
+
+def test_docs_name_the_one_place_of_every_module():
+    """docs/architecture.md names every module of flows/ (and README's "What is where" every sub-package)."""
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    modules = [p.relative_to(ROOT).as_posix() for p in MODULES if p.name != "__init__.py"]
+    assert [m for m in modules if f"`{m}`" not in architecture and f"{m}`" not in architecture] == []
+    packages = sorted({p.parent.relative_to(ROOT).as_posix() for p in MODULES if p.parent != FLOWS})
+    assert [p for p in packages if f"`{p}/`" not in readme] == []
