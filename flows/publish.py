@@ -38,7 +38,7 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Si
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from flows import warehouse
+from flows import sqlgraph, warehouse
 from flows.alerts import AlertSettings
 from flows.formatting import CENT, fmt_wan, half_up, mask_accounts, wan
 from flows.publish_worker import Workers
@@ -60,24 +60,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 CSV_UNSAFE_PREFIX = r"^[=+\-@\t\r]"  # cells Excel would evaluate when it opens the CSV
 
 QUARTER_NAMES = {1: "一季度", 2: "二季度", 3: "三季度", 4: "四季度"}
-SEVERITY_NAMES = {"fatal": "严重", "warning": "警告", "info": "提示"}
+SEVERITY_NAMES = sqlgraph.labels("severity")  # sql/rules/labels.csv and registry.csv (ref_labels, rule_registry)
 SEVERITY_ORDER = {"fatal": 0, "warning": 1, "info": 2}
-KIND_NAMES = {
-    "unbudgeted": "无预算支出",
-    "duplicate_conflict": "重复凭证冲突",
-    "overspend": "超预算支出",
-    "refund_orphan": "退回找不到原凭证",
-    "control_total_mismatch": "合计行与明细不符",
-    "plan_sum_mismatch": "用款计划合计不符",
-    "carryover_squeeze": "结转挤占",
-    "carryover_lag": "结转资金支付滞后",
-    "unknown_status": "支付状态不明",
-    "voided": "作废凭证",
-}
-SQUEEZE_RULE_NAMES = {
-    "prior_year_text": "当年指标支付以前年度支出",
-    "carryover_excess": "结转资金超出上年结转数",
-}
+KIND_NAMES = sqlgraph.labels("kind")
+SQUEEZE_RULE_NAMES = sqlgraph.labels("squeeze_rule")
 SOURCE_KIND_NAMES = {"payments": "支付明细", "refunds": "退回通知", "budget": "项目预算", "unknown": "无法识别"}
 
 

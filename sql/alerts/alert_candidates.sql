@@ -1,9 +1,11 @@
 -- noqa: disable=RF04
 -- alert_candidates: the alerts that hold at the as-of date (CONTRACT.md section 2 and 3).
+-- Built by the alerts step (flows/alerts.py) as a temp table, after the session variables are set.
+-- Kind: step
 -- Grain: one row per alert_key: behind_plan per project, carryover_lag per project, carryover_squeeze per voucher,
 -- exception per fatal finding.
--- Reads: execution_by_quarter, exceptions (rows of the as-of date), stg_budget_asof, stg_project_spend,
--- session variables as_of, behind_warning_pp, behind_critical_pp, elapsed_baseline.
+-- Reads: execution_by_quarter, exceptions, int_budget_asof, int_project_spend.
+-- Variables: as_of, behind_warning_pp, behind_critical_pp, elapsed_baseline.
 -- behind_plan: q = quarters ending on or before the as-of date; gap_pp = (plan_cum - paid_cum) / cur_amt * 100,
 -- judged on the exact value (no division: plan_cum - paid_cum >= threshold / 100 * cur_amt). Projects with no plan
 -- are judged against the elapsed-time baseline (cur_amt * whole months elapsed / 12) only when it is configured.
@@ -36,7 +38,7 @@ planned as (
         q.paid_cum,
         '第' || q.quarter || '季度末累计计划' as target_label
     from latest_quarter as q
-    inner join stg_budget_asof as b
+    inner join int_budget_asof as b
         on q.fiscal_year = b.fiscal_year and q.agency_code = b.agency_code and q.pro_code = b.pro_code
     where q.pick = 1 and coalesce(b.plan_q1, b.plan_q2, b.plan_q3, b.plan_q4) is not null
 ),
@@ -58,9 +60,9 @@ elapsed as (
         ) as target_amt,
         s.paid_current as paid_cum,
         '序时进度' as target_label
-    from stg_budget_asof as b
+    from int_budget_asof as b
     cross join params as p
-    inner join stg_project_spend as s
+    inner join int_project_spend as s
         on b.fiscal_year = s.fiscal_year and b.agency_code = s.agency_code and b.pro_code = s.pro_code
     where
         p.elapsed_baseline
