@@ -32,7 +32,7 @@ KNOWN_KEYS = {
     "run": {"fiscal_year", "timezone", "carryover_due", "task_runner", "dask_workers", "duckdb_memory_limit"},
     "schedule": {"cron", "timezone"},
     "alerts": {"behind_warning_pp", "behind_critical_pp", "elapsed_baseline", "channels"},
-    "publish": {"mask_accounts"},
+    "publish": {"mask_accounts", "weight"},
 }
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|B|bytes)?\s*$", re.IGNORECASE)
 _MM_DD = re.compile(r"^(\d{2})-(\d{2})$")
@@ -53,6 +53,7 @@ class Settings:
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
     mask_accounts: bool = True  # [publish] mask_accounts: outputs show account numbers as 6222***********3445
+    weight: Decimal = Decimal("10")  # [publish] weight: 分值 of the 自评表 money block (self_assessment_funds)
     config_path: Path | None = None
 
     def today(self) -> dt.date:
@@ -106,6 +107,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         schedule_timezone=v.timezone(schedule, "schedule", "timezone", timezone),
         alerts=alert_settings,
         mask_accounts=v.boolean(publish, "publish", "mask_accounts", True),
+        weight=v.positive_number(publish, "publish", "weight", 10),
         config_path=path.resolve() if path is not None else None,
     )
     clean = {k: val for k, val in overrides.items() if val is not None}

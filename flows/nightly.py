@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -44,9 +45,9 @@ def load_warehouse(
 
 
 @task(cache_policy=NO_CACHE)
-def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str) -> dict[str, int]:
+def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str, weight: Decimal) -> dict[str, int]:
     """Evaluate the rules and materialise the marts for the as-of date."""
-    return pipeline.reconcile(build, as_of, carryover_due)
+    return pipeline.reconcile(build, as_of, carryover_due, weight)
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -152,7 +153,7 @@ def recon_flow(
     build = warehouse.Build(settings.warehouse)
     try:
         loaded = load_warehouse(build, batches, run_id, skipped)
-        counts = reconcile(build, as_of, settings.carryover_due)
+        counts = reconcile(build, as_of, settings.carryover_due, settings.weight)
         alert_result = raise_alerts(build, as_of, settings.alerts)
         with build.transaction() as con:
             warehouse.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=len(skipped))

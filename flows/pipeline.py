@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from flows import warehouse
@@ -129,10 +130,12 @@ def load(build: warehouse.Build, batches: list[FileBatch], run_id: str, skipped:
         return loaded
 
 
-def reconcile(build: warehouse.Build, as_of: dt.date, carryover_due: str = "06-30") -> dict[str, int]:
+def reconcile(
+    build: warehouse.Build, as_of: dt.date, carryover_due: str = "06-30", weight: Decimal = Decimal("10")
+) -> dict[str, int]:
     """Evaluate the rules and materialise the marts for as_of, in one transaction."""
     with build.transaction() as con:
-        return reconcile_marts(con, as_of, carryover_due=carryover_due)
+        return reconcile_marts(con, as_of, carryover_due=carryover_due, weight=weight)
 
 
 def run_plain(

@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +39,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from flows import sqlgraph, warehouse
 from flows.alerts import AlertSettings
-from flows.formatting import CENT, fmt_wan, half_up, mask_accounts, wan
+from flows.formatting import fmt_wan, mask_accounts, wan
 from flows.publish_worker import Workers
 
 log = logging.getLogger("treasury_recon.publish")
 
 WAN = Decimal("10000")
-MILLI = Decimal("0.001")
 TENTH = Decimal("0.1")
 ZERO = Decimal("0.00")
-
-DEFAULT_WEIGHT = Decimal("10")
 
 MARTS = ("execution_by_project", "execution_by_unit", "execution_by_quarter", "carryover_squeeze", "exceptions")
 
@@ -68,37 +64,11 @@ SOURCE_KIND_NAMES = {"payments": "支付明细", "refunds": "退回通知", "bud
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Exact arithmetic
-
-
-def rate(num: Decimal | None, den: Decimal | None) -> Fraction | None:
-    """The exact fraction num / den; None when the denominator is 0 or missing."""
-    if num is None or den is None or den == 0:
-        return None
-    return Fraction(num) / Fraction(den)
-
-
-def rate3(num: Decimal | None, den: Decimal | None) -> Decimal | None:
-    """num / den half-up to 0.001: the value written into a '0.0%' cell (0.348 shows 34.8%)."""
-    r = rate(num, den)
-    return None if r is None else half_up(r, MILLI)
-
-
-def score(weight: Decimal, num: Decimal | None, den: Decimal | None) -> Decimal | None:
-    """得分 = 分值 × 执行率 (exact), kept within [0, 分值], half-up to 0.01. None when 执行率 is undefined."""
-    r = rate(num, den)
-    if r is None:
-        return None
-    points = min(max(Fraction(weight) * r, Fraction(0)), Fraction(weight))
-    return half_up(points, CENT)
+# Reading the marts
 
 
 def _dec(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Reading the marts
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -119,6 +89,8 @@ class UnitData:
     exceptions: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    funds: list[dict[str, Any]] = field(default_factory=list)  # self_assessment_funds: the 自评表 money block
+    behind: list[dict[str, Any]] = field(default_factory=list)  # behind_plan: projects behind their quarterly plan
 
     @property
     def agency_code(self) -> str:
@@ -267,6 +239,18 @@ def load_unit(
         con,
         "select * from execution_by_quarter where as_of = ? and agency_code = ? and fiscal_year = ?"
         " order by pro_code, quarter",
+        key,
+    )
+    data.funds = _rows(
+        con,
+        "select * from self_assessment_funds where as_of = ? and agency_code = ? and fiscal_year = ?"
+        " order by scope_kind desc, scope_code, row_no",
+        key,
+    )
+    data.behind = _rows(
+        con,
+        "select * from behind_plan where as_of = ? and agency_code = ? and fiscal_year = ?"
+        " and basis = 'quarter_plan' and severity is not null order by pro_code",
         key,
     )
     data.squeeze = masked(
@@ -449,19 +433,9 @@ def _get(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda row: row.get(key)
 
 
-def _rate_of(num_key: str | Callable, den_key: str | Callable) -> Callable[[dict[str, Any]], Any]:
-    def value(key: str | Callable, row: dict[str, Any]) -> Any:
-        return key(row) if callable(key) else row.get(key)
-
-    return lambda row: rate3(value(num_key, row), value(den_key, row))
-
-
-def _total_paid(row: dict[str, Any]) -> Decimal:
-    return _dec(row.get("paid_current")) + _dec(row.get("paid_carryover"))
-
-
-def _total_budget(row: dict[str, Any]) -> Decimal:
-    return _dec(row.get("cur_amt")) + _dec(row.get("carryover_amt"))
+def _pct(key: str) -> Callable[[dict[str, Any]], Any]:
+    """A rate the marts computed in percent (execution_rate_pct: 34.8) as the fraction a '0.0%' cell holds (0.348)."""
+    return lambda row: None if row.get(key) is None else row[key] / 100
 
 
 def sheet_unit(ws: Worksheet, data: UnitData) -> None:
@@ -474,10 +448,10 @@ def sheet_unit(ws: Worksheet, data: UnitData) -> None:
         Col("年初预算数（万元）", _get("reply_amt"), "wan"),
         Col("全年预算数（万元）", _get("cur_amt"), "wan"),
         Col("当年支出（万元）", _get("paid_current"), "wan"),
-        Col("执行率", _rate_of("paid_current", "cur_amt"), "rate"),
+        Col("执行率", _pct("execution_rate_pct"), "rate"),
         Col("上年结转（万元）", _get("carryover_amt"), "wan"),
         Col("结转支出（万元）", _get("paid_carryover"), "wan"),
-        Col("总执行率（含结转）", _rate_of(_total_paid, _total_budget), "rate"),
+        Col("总执行率（含结转）", _pct("total_execution_rate_pct"), "rate"),
         Col("无预算支出（万元）", _get("unbudgeted_amt"), "wan"),
         Col("结转挤占（万元）", _get("squeeze_amt"), "wan"),
         Col("项目数", _get("project_count"), "int"),
@@ -492,12 +466,12 @@ def sheet_projects(ws: Worksheet, data: UnitData) -> None:
         Col("年初预算数（万元）", _get("reply_amt"), "wan"),
         Col("全年预算数（万元）", _get("cur_amt"), "wan"),
         Col("当年支出（万元）", _get("paid_current"), "wan"),
-        Col("执行率", _rate_of("paid_current", "cur_amt"), "rate"),
+        Col("执行率", _pct("execution_rate_pct"), "rate"),
         Col("当年预算余额（万元）", _get("balance_current"), "wan"),
         Col("上年结转（万元）", _get("carryover_amt"), "wan"),
         Col("结转支出（万元）", _get("paid_carryover"), "wan"),
         Col("结转余额（万元）", _get("balance_carryover"), "wan"),
-        Col("总执行率（含结转）", _rate_of(_total_paid, _total_budget), "rate"),
+        Col("总执行率（含结转）", _pct("total_execution_rate_pct"), "rate"),
         Col("结转挤占（万元）", _get("squeeze_amt"), "wan"),
         Col("挤占笔数", _get("squeeze_count"), "int"),
     ]
@@ -515,8 +489,8 @@ def sheet_quarters(ws: Worksheet, data: UnitData) -> None:
         Col("累计计划（万元）", _get("plan_cum"), "wan"),
         Col("支出（万元）", _get("paid_amt"), "wan"),
         Col("累计支出（万元）", _get("paid_cum"), "wan"),
-        Col("累计计划进度", _rate_of("plan_cum", "cur_amt"), "rate"),
-        Col("累计支出进度", _rate_of("paid_cum", "cur_amt"), "rate"),
+        Col("累计计划进度", _pct("plan_cum_pct"), "rate"),
+        Col("累计支出进度", _pct("paid_cum_pct"), "rate"),
         Col("差距（百分点）", _get("gap_pp"), "pp"),
     ]
     write_table(ws, cols, data.quarters, freeze="C2")
@@ -638,67 +612,22 @@ def sheet_sources(ws: Worksheet, data: UnitData, *, with_agencies: bool = False)
     write_table(ws, cols, data.sources, freeze="C2")
 
 
-@dataclass(frozen=True)
-class FundsRow:
-    """One row of the 自评表 money block, in yuan."""
-
-    label: str
-    initial: Decimal  # 年初预算数
-    budget: Decimal  # 全年预算数
-    paid: Decimal  # 全年执行数
-    is_total: bool = False
-
-
-def funds_block(reply_amt: Any, cur_amt: Any, carryover_amt: Any, paid_current: Any, paid_carryover: Any):
-    """The four rows of the money block: 当年财政拨款 (reply, cur, paid current), 上年结转资金 (carry-over both
-    columns, paid carry-over), 其他资金 (0) and 年度资金总额 = their sum, computed in yuan."""
-    current = FundsRow("其中：当年财政拨款", _dec(reply_amt), _dec(cur_amt), _dec(paid_current))
-    carry = FundsRow("上年结转资金", _dec(carryover_amt), _dec(carryover_amt), _dec(paid_carryover))
-    other = FundsRow("其他资金", ZERO, ZERO, ZERO)
-    parts = [current, carry, other]
-    total = FundsRow(
-        "年度资金总额",
-        sum((p.initial for p in parts), ZERO),
-        sum((p.budget for p in parts), ZERO),
-        sum((p.paid for p in parts), ZERO),
-        is_total=True,
-    )
-    return [total, *parts]
-
-
-def sheet_self_assessment(ws: Worksheet, data: UnitData, weight: Decimal) -> None:
-    items: list[dict[str, Any]] = []
-    scopes = [("单位", data.agency_code, data.agency_name, data.reply_amt, data.unit)]
-    scopes += [("项目", p["pro_code"], p["pro_name"], p["reply_amt"], p) for p in data.projects]
-    for level, code, name, reply, src in scopes:
-        for fr in funds_block(reply, src["cur_amt"], src["carryover_amt"], src["paid_current"], src["paid_carryover"]):
-            items.append(
-                {
-                    "level": level,
-                    "code": code,
-                    "name": name,
-                    "label": fr.label,
-                    "initial": fr.initial,
-                    "budget": fr.budget,
-                    "paid": fr.paid,
-                    "weight": weight if fr.is_total else "—",
-                    "rate": rate3(fr.paid, fr.budget),
-                    "score": score(weight, fr.paid, fr.budget) if fr.is_total else "—",
-                }
-            )
+def sheet_self_assessment(ws: Worksheet, data: UnitData) -> None:
+    """The 自评表 money block of the unit and each project, as self_assessment_funds computed it (分值 and 得分 on
+    the 年度资金总额 row, "—" on the others)."""
     cols = [
-        Col("层级", _get("level")),
-        Col("编码", _get("code")),
-        Col("名称", _get("name")),
-        Col("项目资金", _get("label")),
-        Col("年初预算数（万元）", _get("initial"), "wan"),
-        Col("全年预算数（万元）", _get("budget"), "wan"),
-        Col("全年执行数（万元）", _get("paid"), "wan"),
-        Col("分值", _get("weight"), "score"),
-        Col("执行率", _get("rate"), "rate"),
-        Col("得分", _get("score"), "score"),
+        Col("层级", _get("scope_zh")),
+        Col("编码", _get("scope_code")),
+        Col("名称", _get("scope_name")),
+        Col("项目资金", _get("funds")),
+        Col("年初预算数（万元）", _get("initial_amt"), "wan"),
+        Col("全年预算数（万元）", _get("budget_amt"), "wan"),
+        Col("全年执行数（万元）", _get("paid_amt"), "wan"),
+        Col("分值", lambda r: r["weight"] if r["is_total"] else "—", "score"),
+        Col("执行率", _pct("rate_pct"), "rate"),
+        Col("得分", lambda r: r["score"] if r["is_total"] else "—", "score"),
     ]
-    write_table(ws, cols, items, freeze="E2", filters=False)
+    write_table(ws, cols, data.funds, freeze="E2", filters=False)
 
 
 SHEETS: list[tuple[str, Callable[..., None]]] = [
@@ -713,14 +642,14 @@ SHEETS: list[tuple[str, Callable[..., None]]] = [
 SELF_ASSESSMENT_SHEET = "绩效自评表（资金）"
 
 
-def build_workbook(data: UnitData, weight: Decimal) -> Workbook:
+def build_workbook(data: UnitData) -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
     for style in _named_styles():
         wb.add_named_style(style)
     for title, fill in SHEETS:
         fill(wb.create_sheet(title), data)
-    sheet_self_assessment(wb.create_sheet(SELF_ASSESSMENT_SHEET), data, weight)
+    sheet_self_assessment(wb.create_sheet(SELF_ASSESSMENT_SHEET), data)
     wb.properties.creator = "treasury-recon"
     wb.properties.title = f"{data.agency_name} {data.fiscal_year}年预算执行情况（截至 {data.as_of.isoformat()}）"
     return wb
@@ -751,12 +680,6 @@ def behind_thresholds(warning_pp: Decimal | None = None, critical_pp: Decimal | 
     )
 
 
-def _behind_by(q: dict[str, Any], pp: Decimal) -> bool:
-    """(plan_cum − paid_cum) ÷ cur_amt × 100 ≥ pp, judged on the exact amounts (as the alerts judge it)."""
-    cur = _dec(q["cur_amt"])
-    return cur > 0 and (_dec(q["plan_cum"]) - _dec(q["paid_cum"])) * 100 >= pp * cur
-
-
 def _funds_clause(budget_label: str, budget: Decimal, paid: Decimal, rate_label: str, pct: Decimal | None) -> str:
     """ "<budget_label> X 万元，支出 Y 万元，<rate_label> Z%": a rate always right after what it divides."""
     return f"{budget_label} {fmt_wan(budget)} 万元，支出 {fmt_wan(paid)} 万元，{rate_label} {fmt_rate_pct(pct)}"
@@ -772,7 +695,7 @@ def funds_paragraph(
 
     Every rate is the marts' (execution_rate_pct, total_execution_rate_pct, gap_pp), written right after the two
     amounts it divides, so a reader can check it; the behind-plan thresholds are the configured ones."""
-    warning_pp, critical_pp = behind_thresholds(behind_warning_pp, behind_critical_pp)
+    warning_pp, _ = behind_thresholds(behind_warning_pp, behind_critical_pp)
     u = data.unit
     cur, carry = _dec(u["cur_amt"]), _dec(u["carryover_amt"])
     paid_cur, paid_carry = _dec(u["paid_current"]), _dec(u["paid_carryover"])
@@ -847,13 +770,13 @@ def funds_paragraph(
     else:
         latest = max(q["quarter"] for q in complete)
         behind = []
-        for q in complete:
-            if q["quarter"] != latest or q["gap_pp"] is None or not _behind_by(q, warning_pp):
+        for q in data.behind:  # behind_plan, judged by the thresholds publish_outputs set on the session
+            if q["quarter"] != latest:
                 continue
-            level = "（严重）" if _behind_by(q, critical_pp) else ""
+            level = "（严重）" if q["severity"] == "critical" else ""
             behind.append(
                 f"{_name(q['pro_code'], q['pro_name'])}全年预算 {fmt_wan(q['cur_amt'])} 万元，"
-                f"累计计划 {fmt_wan(q['plan_cum'])} 万元、累计支出 {fmt_wan(q['paid_cum'])} 万元，"
+                f"累计计划 {fmt_wan(q['target_amt'])} 万元、累计支出 {fmt_wan(q['paid_cum'])} 万元，"
                 f"落后 {q['gap_pp']:.2f} 个百分点{level}"
             )
         quarter = QUARTER_NAMES.get(latest, str(latest))
@@ -969,7 +892,6 @@ def unit_folder(data: UnitData, out_dir: Path) -> Path:
 def write_documents(
     data: UnitData,
     out_dir: Path,
-    weight: Decimal,
     behind_warning_pp: Decimal | None = None,
     behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
@@ -977,7 +899,7 @@ def write_documents(
     several units are published)."""
     code, year, as_of = safe_part(data.agency_code), data.fiscal_year, data.as_of.isoformat()
     folder = unit_folder(data, out_dir)
-    wb = build_workbook(data, weight)
+    wb = build_workbook(data)
     text = funds_paragraph(data, behind_warning_pp=behind_warning_pp, behind_critical_pp=behind_critical_pp)
     return [
         write_atomic(folder / f"预算执行_{code}_{year}_{as_of}.xlsx", lambda tmp: wb.save(tmp)),
@@ -1028,11 +950,10 @@ def publish_unit(
     data: UnitData,
     out_dir: Path,
     *,
-    weight: Decimal,
     behind_warning_pp: Decimal | None = None,
     behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
-    written = write_documents(data, out_dir, weight, behind_warning_pp, behind_critical_pp)
+    written = write_documents(data, out_dir, behind_warning_pp, behind_critical_pp)
     return written + copy_marts(con, data, out_dir)
 
 
@@ -1056,26 +977,23 @@ def publish_outputs(
     out_dir: Path,
     as_of: dt.date,
     *,
-    weight: Decimal = DEFAULT_WEIGHT,
     alert_settings: AlertSettings | None = None,
     mask: bool = True,
     workers: int | None = None,
 ) -> list[Path]:
     """Write the workbook, draft paragraph and mart copies of every (unit, fiscal year) as of ``as_of``.
 
-    ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds the
-    paragraph judges by, the same ones the alerts use. ``mask`` (the config's [publish] mask_accounts) masks
-    account numbers in every output (the warehouse keeps them exact). Rows and findings that belong to no unit go
-    to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
+    ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds
+    behind_plan judges by for the paragraph (set on the session), the same ones the alerts use. ``mask`` (the
+    config's [publish] mask_accounts) masks account numbers in every output (the warehouse keeps them exact). Rows
+    and findings that belong to no unit go to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
 
     Workbooks are built in ``workers`` processes (default: ``publish_workers``; flows/publish_worker.py) while
     this process reads the marts and writes their copies.
     Returns the paths written, unit by unit. Raises ValueError when the warehouse has no marts for ``as_of``
-    (never reconciled for that date) or the weight is not positive.
+    (never reconciled for that date). The 自评表's 分值 is the marts' (self_assessment_funds: the reconcile step's
+    weight).
     """
-    weight = Decimal(str(weight))
-    if not weight.is_finite() or weight <= 0:
-        raise ValueError(f"weight (分值) must be a positive number, got {weight}")
     written: list[Path] = []
     with warehouse.read_only(Path(warehouse_path)) as con:
         try:
@@ -1101,7 +1019,9 @@ def publish_outputs(
         warning_pp, critical_pp = behind_thresholds(
             *((alert_settings.behind_warning_pp, alert_settings.behind_critical_pp) if alert_settings else ())
         )
-        args = (Path(out_dir), weight, warning_pp, critical_pp)
+        con.execute("set variable behind_warning_pp = ?", [str(warning_pp)])  # behind_plan judges by them
+        con.execute("set variable behind_critical_pp = ?", [str(critical_pp)])
+        args = (Path(out_dir), warning_pp, critical_pp)
         pool = Workers(workers) if workers > 1 and len(units) > 1 else None
         try:
             pending = []

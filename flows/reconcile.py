@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from decimal import Decimal
 
 import duckdb
 
@@ -24,12 +25,19 @@ SHARED = ("int_payment_versions", "int_spend_asof", "rule_carryover_squeeze")
 _DUE = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
-def reconcile(con: duckdb.DuckDBPyConnection, as_of: dt.date, *, carryover_due: str = "06-30") -> dict[str, int]:
-    """Materialise every as-of mart for ``as_of``; returns the row count of each."""
+def reconcile(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, *, carryover_due: str = "06-30", weight: Decimal = Decimal("10")
+) -> dict[str, int]:
+    """Materialise every as-of mart for ``as_of``; returns the row count of each. ``weight`` is the 分值 of the
+    自评表 money block (self_assessment_funds; the config's [publish] weight)."""
     if not _DUE.match(carryover_due):
         raise ValueError(f"carryover_due must be MM-DD, got {carryover_due!r}")
+    weight = Decimal(str(weight))
+    if not weight.is_finite() or weight <= 0 or weight.as_tuple().exponent < -4:
+        raise ValueError(f"weight (分值) must be a positive number with at most 4 decimals, got {weight}")
     con.execute("set variable as_of = cast(? as date)", [as_of])
     con.execute("set variable carryover_due = ?", [carryover_due])
+    con.execute("set variable weight = ?", [str(weight)])
     counts = {}
     # Views are inlined: every mart would re-derive the chain (int_payment_versions: two window passes over
     # every payment row) once per reference. Snapshot the relations several marts read, once, as temp tables of

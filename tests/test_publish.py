@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+import shutil
 import zipfile
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -14,7 +15,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from flows import pipeline, publish
+from flows import formatting, pipeline, publish, warehouse
 from tests.conftest import write_sample_raw
 
 DEC31 = dt.date(2025, 12, 31)
@@ -244,7 +245,16 @@ def test_self_assessment_project_block(published):
 
 
 def test_self_assessment_weight(published, tmp_path):
-    publish.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("20"))
+    """分值 is the reconcile step's ([publish] weight), stored in self_assessment_funds; publish shows it."""
+    wh = tmp_path / "w.duckdb"
+    shutil.copyfile(published["warehouse"], wh)
+    build = warehouse.Build(wh)
+    try:
+        pipeline.reconcile(build, DEC31, weight=Decimal("20"))
+        build.publish()
+    finally:
+        build.abandon()
+    publish.publish_outputs(wh, tmp_path, DEC31)
     wb = openpyxl.load_workbook(tmp_path / f"{UNIT}_2025" / f"预算执行_{UNIT}_2025_{DEC31}.xlsx")
     total = next(r for r in table(wb["绩效自评表（资金）"]) if r["项目资金"].value == "年度资金总额")
     assert dec(total["分值"]) == 20
@@ -422,7 +432,7 @@ def test_paragraph_rates_are_the_division_of_the_numbers_beside_them(published):
         for operands, pct in found:
             assert len(operands) == 2, (operands, pct)
             budget, paid = (Fraction(Decimal(x.replace(",", ""))) for x in operands)
-            assert Decimal(pct) == publish.half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
+            assert Decimal(pct) == formatting.half_up(paid / budget * 100, Decimal("0.1")), (operands, pct)
     text = paragraph(published, DEC31)
     assert "当年财政拨款 178.00 万元，支出 61.40 万元，执行率 34.5%" in text
     assert "含上年结转的资金总额 208.00 万元，支出 73.40 万元，总体执行率 35.3%" in text
@@ -522,8 +532,10 @@ def test_unknown_as_of_is_an_error(published, tmp_path):
 
 
 def test_weight_must_be_positive(published, tmp_path):
+    wh = tmp_path / "w.duckdb"
+    shutil.copyfile(published["warehouse"], wh)
     with pytest.raises(ValueError, match="weight"):
-        publish.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("0"))
+        pipeline.reconcile(warehouse.Build(wh), DEC31, weight=Decimal("0"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -531,15 +543,12 @@ def test_weight_must_be_positive(published, tmp_path):
 
 
 def test_half_up_helpers():
-    assert publish.half_up(Fraction(3525, 1000), Decimal("0.01")) == Decimal("3.53")
-    assert publish.half_up(Fraction(-3525, 1000), Decimal("0.01")) == Decimal("-3.53")
-    assert publish.half_up(Fraction(3524999, 1000000), Decimal("0.01")) == Decimal("3.52")
-    assert str(publish.half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
+    assert formatting.half_up(Fraction(3525, 1000), Decimal("0.01")) == Decimal("3.53")
+    assert formatting.half_up(Fraction(-3525, 1000), Decimal("0.01")) == Decimal("-3.53")
+    assert formatting.half_up(Fraction(3524999, 1000000), Decimal("0.01")) == Decimal("3.52")
+    assert str(formatting.half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
     assert publish.wan(Decimal("12345.00")) == Decimal("1.23")
     assert publish.wan(Decimal("12350.00")) == Decimal("1.24")  # 1.235 half-up
-    assert publish.rate3(Decimal("1"), Decimal("0")) is None
-    assert publish.score(Decimal("10"), Decimal("150"), Decimal("100")) == Decimal("10.00")  # capped at the weight
-    assert round(10 * 0.3525, 2) == 3.52  # what float rounding would have shown
 
 
 def test_wan_fast_path_agrees_with_exact_reference():
@@ -552,7 +561,7 @@ def test_wan_fast_path_agrees_with_exact_reference():
     values += [Decimal(f"{sign}{n}50.00") for sign in ("", "-") for n in range(0, 100000, 997)]  # x.xx5 万元
     values += [Decimal("-0.49"), Decimal("-49.99"), Decimal("0.00"), Decimal("9999999999999999.99"), 12350]
     for v in values:
-        expected = publish.half_up(Fraction(v) / 10000, Decimal("0.01"))
+        expected = formatting.half_up(Fraction(v) / 10000, Decimal("0.01"))
         got = publish.wan(v)
         assert got == expected and str(got) == str(expected), v
 

@@ -33,7 +33,7 @@ def test_layers_read_forwards_only():
         "intermediate": {"source", "staging", "intermediate"},
         "rules": {"source", "staging", "intermediate", "rules"},
         "marts": {"source", "staging", "intermediate", "rules", "marts"},
-        "alerts": {"intermediate", "marts"},
+        "alerts": {"marts"},
     }
     for rel in GRAPH:
         layers = {BY_NAME[n].layer if n in BY_NAME else "source" for n in rel.reads}
@@ -96,8 +96,9 @@ def test_exceptions_is_the_union_of_exactly_the_registry_rules():
 def test_per_as_of_tables_come_from_the_declared_kind():
     names = [name for name, _ in warehouse.as_of_definitions()]
     assert set(names) == {r.name for r in GRAPH if r.kind == "per_as_of"}
-    assert {"execution_by_project", "exceptions"} <= set(names)
+    assert {"execution_by_project", "exceptions", "self_assessment_funds"} <= set(names)
     assert names.index("exceptions") > names.index("carryover_squeeze")
+    assert names.index("self_assessment_funds") > names.index("execution_by_unit")
 
 
 def test_reconcile_snapshots_are_views_in_build_order():

@@ -7,124 +7,56 @@
 -- rule_control_total_mismatch, rule_plan_sum_mismatch, rule_carryover_squeeze, rule_carryover_lag,
 -- rule_unknown_status, rule_voided, rule_registry, ref_labels, stg_params.
 with findings as (
+    -- by name: each rule returns fiscal_year, agency_code, pro_code, pay_cert_no, amount, detail, source_file,
+    -- source_row (and may return more, e.g. the squeeze rule and evidence, which are not kept here)
     select
         'unbudgeted' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_unbudgeted
-    union all
+    union all by name
     select
         'duplicate_conflict' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_duplicate_conflict
-    union all
+    union all by name
     select
         'overspend' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_overspend
-    union all
+    union all by name
     select
         'refund_orphan' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_refund_orphan
-    union all
+    union all by name
     select
         'control_total_mismatch' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_control_total_mismatch
-    union all
+    union all by name
     select
         'plan_sum_mismatch' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_plan_sum_mismatch
-    union all
+    union all by name
     select
         'carryover_squeeze' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_carryover_squeeze
-    union all
+    union all by name
     select
         'carryover_lag' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_carryover_lag
-    union all
+    union all by name
     select
         'unknown_status' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_unknown_status
-    union all
+    union all by name
     select
         'voided' as kind,
-        fiscal_year,
-        agency_code,
-        pro_code,
-        pay_cert_no,
-        amount,
-        detail,
-        source_file,
-        source_row
+        *
     from rule_voided
 )
 
