@@ -589,7 +589,7 @@ def child(path: Path, as_of: dt.date) -> None:
         hwm = _proc_status_mib("VmHWM")
         con = build.con
         raw = con.execute("select count(*), count(distinct pay_cert_no) from raw_payments").fetchone()
-        counted = con.execute("select count(*) from stg_payments").fetchone()[0]
+        counted = con.execute("select count(*) from int_payments").fetchone()[0]
         kinds = dict(
             con.execute(
                 "select kind, count(*) from exceptions where as_of = ? group by kind order by kind", [as_of]
@@ -651,7 +651,7 @@ def profile_child(path: Path, as_of: dt.date, top: int) -> None:
         con.execute("begin transaction")
         con.execute("set variable as_of = cast(? as date)", [as_of])
         con.execute("set variable carryover_due = '06-30'")
-        for layer in ("staging", "rules"):
+        for layer in ("staging", "intermediate", "rules"):
             for name, _body in db.sql_definitions(layer):
                 t = time.perf_counter()
                 con.execute(f'create or replace temp table "_p_{name}" as select * from "{name}"')
@@ -784,7 +784,7 @@ def report(
     for rows, runs in results.items():
         r = _median_run(runs)
         print(
-            f"{rows:,} rows: {r['vouchers']:,} vouchers, {r['counted']:,} counted payments (stg_payments); "
+            f"{rows:,} rows: {r['vouchers']:,} vouchers, {r['counted']:,} counted payments (int_payments); "
             f"source_files accounting errors: {r['accounting_errors']}; exceptions by kind: "
             + ", ".join(f"{k} {v:,}" for k, v in r["exception_kinds"].items())
             + "; carryover_squeeze by rule: "

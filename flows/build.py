@@ -83,7 +83,7 @@ def build_night(
     with db.writer(warehouse_path) as con:
         loaded = load.load_batches(con, list(batches), run_id)
         load.record_copies(con, [(s.label, s.sha256, s.same_as, s.message) for s in skipped if s.is_copy], run_id)
-        marts = transform.reconcile(con, as_of, carryover_due=settings.carryover_due)
+        marts = transform.reconcile(con, as_of, carryover_due=settings.carryover_due, weight=settings.weight)
         alerts = evaluate.raise_and_notify(con, as_of, settings.alerts)
         load.record_run(con, run_id, started, as_of, files_new=len(loaded), files_skipped=len(skipped))
     return Night(run_id=run_id, as_of=as_of, loaded=loaded, skipped=skipped, marts=marts, alerts=alerts)

@@ -52,7 +52,7 @@ KNOWN_KEYS = {
     },
     "schedule": {"cron", "timezone"},
     "alerts": {"behind_warning_pp", "behind_critical_pp", "elapsed_baseline", "channels"},
-    "publish": {"mask_accounts"},
+    "publish": {"mask_accounts", "weight"},
 }
 # run settings the environment gives when the config leaves them out (the config file wins)
 ENV_FALLBACKS = {
@@ -80,6 +80,7 @@ class Settings:
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
     mask_accounts: bool = True  # [publish] mask_accounts: outputs show account numbers as 6222***********3445
+    weight: Decimal = Decimal("10")  # [publish] weight: 分值 of the 自评表 money block (self_assessment_funds)
     config_path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -140,6 +141,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         schedule_timezone=v.timezone(schedule, "schedule", "timezone", timezone),
         alerts=alert_settings,
         mask_accounts=v.boolean(publish, "publish", "mask_accounts", True),
+        weight=v.positive_number(publish, "publish", "weight", 10),
         config_path=path.resolve() if path is not None else None,
     )
     clean = {k: val for k, val in overrides.items() if val is not None}

@@ -24,19 +24,14 @@ import pyarrow as pa
 from flows.alerts.channels import ChannelError, cut_to_fit
 from flows.config import AlertSettings
 from flows.formatting import mask_accounts
+from flows.warehouse import sqlgraph
 from flows.warehouse.db import first_row, sql_file
 
 log = logging.getLogger("treasury_recon.alerts")
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2, "fatal": 3}
-SEVERITY_ZH = {"info": "提示", "warning": "预警", "critical": "严重", "fatal": "严重"}
-KIND_ZH = {
-    "behind_plan": "落后季度用款计划",
-    "carryover_lag": "结转资金支付滞后",
-    "carryover_squeeze": "结转挤占",
-    "exception": "数据异常",
-    "run_failed": "夜间任务失败",
-}
+SEVERITY_ZH = sqlgraph.labels("alert_severity")  # sql/rules/labels.csv, also the warehouse table ref_labels
+KIND_ZH = sqlgraph.labels("alert_kind")
 EVENT_ZH = {"new": "新增", "escalated": "升级", "resolved": "已解除", "active": "未解除"}
 MORE_ZH = "另有 {n} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
 

@@ -60,7 +60,6 @@ def unit_folder(data: UnitData, out_dir: Path) -> Path:
 def write_documents(
     data: UnitData,
     out_dir: Path,
-    weight: Decimal,
     behind_warning_pp: Decimal | None = None,
     behind_critical_pp: Decimal | None = None,
 ) -> list[Path]:
@@ -68,7 +67,7 @@ def write_documents(
     several units are published)."""
     code, year, as_of = safe_part(data.agency_code), data.fiscal_year, data.as_of.isoformat()
     folder = unit_folder(data, out_dir)
-    wb = build_workbook(data, weight)
+    wb = build_workbook(data)
     text = funds_paragraph(data, behind_warning_pp=behind_warning_pp, behind_critical_pp=behind_critical_pp)
     return [
         write_atomic(folder / f"预算执行_{code}_{year}_{as_of}.xlsx", lambda tmp: wb.save(tmp)),

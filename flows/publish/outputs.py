@@ -10,9 +10,9 @@ Into ``out_dir/<agency_code>_<fiscal_year>/``:
 - ``marts/<mart>_<as_of>.csv`` (UTF-8 with BOM) and ``.parquet``: copies of the marts for that unit, year and date.
 
 Money stays exact: DECIMAL columns are fetched as Python ``Decimal`` (never through ``.df()``), amounts are shown in
-万元 rounded half-up to 0.01 from the exact yuan sum, and rates are exact fractions rounded half-up (四舍五入) to
-0.001 (shown as 34.8%). Every file is written to a temporary name in its folder and moved into place with
-``os.replace``, so a reader never sees half a file.
+万元 rounded half-up to 0.01 from the exact yuan sum, and rates are the marts' (computed once, in SQL, half-up).
+Every file is written to a temporary name in its folder and moved into place with ``os.replace``, so a reader
+never sees half a file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,6 @@ from flows.publish.worker import Workers
 from flows.warehouse import db
 
 log = logging.getLogger("treasury_recon.publish")
-
-DEFAULT_WEIGHT = Decimal("10")
 
 MARTS = ("execution_by_project", "execution_by_unit", "execution_by_quarter", "carryover_squeeze", "exceptions")
 
@@ -186,6 +183,18 @@ def load_unit(
         " order by pro_code, quarter",
         key,
     )
+    data.funds = _rows(
+        con,
+        "select * from self_assessment_funds where as_of = ? and agency_code = ? and fiscal_year = ?"
+        " order by scope_kind desc, scope_code, row_no",
+        key,
+    )
+    data.behind = _rows(
+        con,
+        "select * from behind_plan where as_of = ? and agency_code = ? and fiscal_year = ?"
+        " and basis = 'quarter_plan' and severity is not null order by pro_code",
+        key,
+    )
     data.squeeze = masked(
         _rows(
             con,
@@ -324,27 +333,24 @@ def publish_outputs(
     out_dir: Path,
     as_of: dt.date,
     *,
-    weight: Decimal = DEFAULT_WEIGHT,
     alert_settings: AlertSettings | None = None,
     mask: bool = True,
     workers: int | None = None,
 ) -> list[Path]:
     """Write the workbook, draft paragraph and mart copies of every (unit, fiscal year) as of ``as_of``.
 
-    ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds the
-    paragraph judges by, the same ones the alerts use. ``mask`` (the config's [publish] mask_accounts) masks
-    account numbers in every output (the warehouse keeps them exact). Rows and findings that belong to no unit go
-    to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
+    ``alert_settings`` (the config's [alerts]; default AlertSettings()) gives the behind-plan thresholds
+    behind_plan judges by for the paragraph (set on the session), the same ones the alerts use. ``mask`` (the
+    config's [publish] mask_accounts) masks account numbers in every output (the warehouse keeps them exact). Rows
+    and findings that belong to no unit go to one operator report, ``out_dir/operator/运维报告_<as_of>.xlsx``.
 
     Workbooks are built in ``workers`` processes (the config's run.publish_workers; default: ``publish_workers``;
     flows/publish/worker.py) while
     this process reads the marts and writes their copies.
     Returns the paths written, unit by unit. Raises ValueError when the warehouse has no marts for ``as_of``
-    (never reconciled for that date) or the weight is not positive.
+    (never reconciled for that date). The 自评表's 分值 is the marts' (self_assessment_funds: the reconcile step's
+    weight).
     """
-    weight = Decimal(str(weight))
-    if not weight.is_finite() or weight <= 0:
-        raise ValueError(f"weight (分值) must be a positive number, got {weight}")
     written: list[Path] = []
     with db.read_only(Path(warehouse_path)) as con:
         try:
@@ -370,7 +376,9 @@ def publish_outputs(
         warning_pp, critical_pp = behind_thresholds(
             *((alert_settings.behind_warning_pp, alert_settings.behind_critical_pp) if alert_settings else ())
         )
-        args = (Path(out_dir), weight, warning_pp, critical_pp)
+        con.execute("set variable behind_warning_pp = ?", [str(warning_pp)])  # behind_plan judges by them
+        con.execute("set variable behind_critical_pp = ?", [str(critical_pp)])
+        args = (Path(out_dir), warning_pp, critical_pp)
         pool = Workers(workers) if workers > 1 and len(units) > 1 else None
         try:
             pending = []

@@ -4,7 +4,6 @@ written right after the two amounts it divides. Pure Python, no DuckDB: runs in 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from flows.config import AlertSettings
 from flows.formatting import fmt_wan
@@ -32,12 +31,6 @@ def behind_thresholds(warning_pp: Decimal | None = None, critical_pp: Decimal | 
     )
 
 
-def _behind_by(q: dict[str, Any], pp: Decimal) -> bool:
-    """(plan_cum − paid_cum) ÷ cur_amt × 100 ≥ pp, judged on the exact amounts (as the alerts judge it)."""
-    cur = dec(q["cur_amt"])
-    return cur > 0 and (dec(q["plan_cum"]) - dec(q["paid_cum"])) * 100 >= pp * cur
-
-
 def _funds_clause(budget_label: str, budget: Decimal, paid: Decimal, rate_label: str, pct: Decimal | None) -> str:
     """ "<budget_label> X 万元，支出 Y 万元，<rate_label> Z%": a rate always right after what it divides."""
     return f"{budget_label} {fmt_wan(budget)} 万元，支出 {fmt_wan(paid)} 万元，{rate_label} {fmt_rate_pct(pct)}"
@@ -53,7 +46,7 @@ def funds_paragraph(
 
     Every rate is the marts' (execution_rate_pct, total_execution_rate_pct, gap_pp), written right after the two
     amounts it divides, so a reader can check it; the behind-plan thresholds are the configured ones."""
-    warning_pp, critical_pp = behind_thresholds(behind_warning_pp, behind_critical_pp)
+    warning_pp, _ = behind_thresholds(behind_warning_pp, behind_critical_pp)
     u = data.unit
     cur, carry = dec(u["cur_amt"]), dec(u["carryover_amt"])
     paid_cur, paid_carry = dec(u["paid_current"]), dec(u["paid_carryover"])
@@ -128,13 +121,13 @@ def funds_paragraph(
     else:
         latest = max(q["quarter"] for q in complete)
         behind = []
-        for q in complete:
-            if q["quarter"] != latest or q["gap_pp"] is None or not _behind_by(q, warning_pp):
+        for q in data.behind:  # behind_plan, judged by the thresholds publish_outputs set on the session
+            if q["quarter"] != latest:
                 continue
-            level = "（严重）" if _behind_by(q, critical_pp) else ""
+            level = "（严重）" if q["severity"] == "critical" else ""
             behind.append(
                 f"{_name(q['pro_code'], q['pro_name'])}全年预算 {fmt_wan(q['cur_amt'])} 万元，"
-                f"累计计划 {fmt_wan(q['plan_cum'])} 万元、累计支出 {fmt_wan(q['paid_cum'])} 万元，"
+                f"累计计划 {fmt_wan(q['target_amt'])} 万元、累计支出 {fmt_wan(q['paid_cum'])} 万元，"
                 f"落后 {q['gap_pp']:.2f} 个百分点{level}"
             )
         quarter = QUARTER_NAMES.get(latest, str(latest))

@@ -1,41 +1,15 @@
-"""What one unit's outputs show (``UnitData``: its marts' rows as of one date) and the exact arithmetic of the rates
-they print. Pure Python: the workbook worker processes unpickle UnitData and import this, never DuckDB."""
+"""What one unit's outputs show (``UnitData``: its marts' rows as of one date). The marts compute every figure;
+this only carries them. Pure Python: the workbook worker processes unpickle UnitData and import this, never DuckDB."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
-from flows.formatting import CENT, half_up
-
-MILLI = Decimal("0.001")
 ZERO = Decimal("0.00")
 QUARTER_NAMES = {1: "一季度", 2: "二季度", 3: "三季度", 4: "四季度"}
-
-
-def rate(num: Decimal | None, den: Decimal | None) -> Fraction | None:
-    """The exact fraction num / den; None when the denominator is 0 or missing."""
-    if num is None or den is None or den == 0:
-        return None
-    return Fraction(num) / Fraction(den)
-
-
-def rate3(num: Decimal | None, den: Decimal | None) -> Decimal | None:
-    """num / den half-up to 0.001: the value written into a '0.0%' cell (0.348 shows 34.8%)."""
-    r = rate(num, den)
-    return None if r is None else half_up(r, MILLI)
-
-
-def score(weight: Decimal, num: Decimal | None, den: Decimal | None) -> Decimal | None:
-    """得分 = 分值 × 执行率 (exact), kept within [0, 分值], half-up to 0.01. None when 执行率 is undefined."""
-    r = rate(num, den)
-    if r is None:
-        return None
-    points = min(max(Fraction(weight) * r, Fraction(0)), Fraction(weight))
-    return half_up(points, CENT)
 
 
 def dec(value: Any) -> Decimal:
@@ -54,6 +28,8 @@ class UnitData:
     exceptions: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    funds: list[dict[str, Any]] = field(default_factory=list)  # self_assessment_funds: the 自评表 money block
+    behind: list[dict[str, Any]] = field(default_factory=list)  # behind_plan: projects behind their quarterly plan
 
     @property
     def agency_code(self) -> str:

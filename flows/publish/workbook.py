@@ -1,8 +1,8 @@
 """The execution workbook of one unit (openpyxl): seven sheets and the money block of the 项目支出绩效自评表
 (财预〔2020〕10号), and the operator report's workbook. Pure Python, no DuckDB: runs in the workbook workers.
 
-Amounts are shown in 万元 rounded half-up to 0.01 from the exact yuan, rates are exact fractions rounded half-up
-(四舍五入) to 0.001 (shown as 34.8%); text is always written as text, never as a formula.
+Amounts are shown in 万元 rounded half-up to 0.01 from the exact yuan; rates are the marts' (*_pct, half-up from the
+exact sums, shown as 34.8%); text is always written as text, never as a formula. Nothing is computed here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import functools
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
@@ -23,29 +22,16 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from flows.formatting import wan
-from flows.publish.unit import QUARTER_NAMES, ZERO, UnitData, dec, rate3, score
+from flows.publish.unit import QUARTER_NAMES, UnitData
+from flows.warehouse import sqlgraph
 
 EXCEL_MAX_CHARS = 32767  # Excel refuses longer cell text (the file needs "repair")
 MAX_COLUMN_WIDTH = 60
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
-SEVERITY_NAMES = {"fatal": "严重", "warning": "警告", "info": "提示"}
-KIND_NAMES = {
-    "unbudgeted": "无预算支出",
-    "duplicate_conflict": "重复凭证冲突",
-    "overspend": "超预算支出",
-    "refund_orphan": "退回找不到原凭证",
-    "control_total_mismatch": "合计行与明细不符",
-    "plan_sum_mismatch": "用款计划合计不符",
-    "carryover_squeeze": "结转挤占",
-    "carryover_lag": "结转资金支付滞后",
-    "unknown_status": "支付状态不明",
-    "voided": "作废凭证",
-}
-SQUEEZE_RULE_NAMES = {
-    "prior_year_text": "当年指标支付以前年度支出",
-    "carryover_excess": "结转资金超出上年结转数",
-}
+SEVERITY_NAMES = sqlgraph.labels("severity")  # sql/rules/labels.csv and registry.csv (ref_labels, rule_registry)
+KIND_NAMES = sqlgraph.labels("kind")
+SQUEEZE_RULE_NAMES = sqlgraph.labels("squeeze_rule")
 SOURCE_KIND_NAMES = {"payments": "支付明细", "refunds": "退回通知", "budget": "项目预算", "unknown": "无法识别"}
 
 
@@ -186,19 +172,9 @@ def _get(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda row: row.get(key)
 
 
-def _rate_of(num_key: str | Callable, den_key: str | Callable) -> Callable[[dict[str, Any]], Any]:
-    def value(key: str | Callable, row: dict[str, Any]) -> Any:
-        return key(row) if callable(key) else row.get(key)
-
-    return lambda row: rate3(value(num_key, row), value(den_key, row))
-
-
-def _total_paid(row: dict[str, Any]) -> Decimal:
-    return dec(row.get("paid_current")) + dec(row.get("paid_carryover"))
-
-
-def _total_budget(row: dict[str, Any]) -> Decimal:
-    return dec(row.get("cur_amt")) + dec(row.get("carryover_amt"))
+def _pct(key: str) -> Callable[[dict[str, Any]], Any]:
+    """A rate the marts computed in percent (execution_rate_pct: 34.8) as the fraction a '0.0%' cell holds (0.348)."""
+    return lambda row: None if row.get(key) is None else row[key] / 100
 
 
 def sheet_unit(ws: Worksheet, data: UnitData) -> None:
@@ -211,10 +187,10 @@ def sheet_unit(ws: Worksheet, data: UnitData) -> None:
         Col("年初预算数（万元）", _get("reply_amt"), "wan"),
         Col("全年预算数（万元）", _get("cur_amt"), "wan"),
         Col("当年支出（万元）", _get("paid_current"), "wan"),
-        Col("执行率", _rate_of("paid_current", "cur_amt"), "rate"),
+        Col("执行率", _pct("execution_rate_pct"), "rate"),
         Col("上年结转（万元）", _get("carryover_amt"), "wan"),
         Col("结转支出（万元）", _get("paid_carryover"), "wan"),
-        Col("总执行率（含结转）", _rate_of(_total_paid, _total_budget), "rate"),
+        Col("总执行率（含结转）", _pct("total_execution_rate_pct"), "rate"),
         Col("无预算支出（万元）", _get("unbudgeted_amt"), "wan"),
         Col("结转挤占（万元）", _get("squeeze_amt"), "wan"),
         Col("项目数", _get("project_count"), "int"),
@@ -229,12 +205,12 @@ def sheet_projects(ws: Worksheet, data: UnitData) -> None:
         Col("年初预算数（万元）", _get("reply_amt"), "wan"),
         Col("全年预算数（万元）", _get("cur_amt"), "wan"),
         Col("当年支出（万元）", _get("paid_current"), "wan"),
-        Col("执行率", _rate_of("paid_current", "cur_amt"), "rate"),
+        Col("执行率", _pct("execution_rate_pct"), "rate"),
         Col("当年预算余额（万元）", _get("balance_current"), "wan"),
         Col("上年结转（万元）", _get("carryover_amt"), "wan"),
         Col("结转支出（万元）", _get("paid_carryover"), "wan"),
         Col("结转余额（万元）", _get("balance_carryover"), "wan"),
-        Col("总执行率（含结转）", _rate_of(_total_paid, _total_budget), "rate"),
+        Col("总执行率（含结转）", _pct("total_execution_rate_pct"), "rate"),
         Col("结转挤占（万元）", _get("squeeze_amt"), "wan"),
         Col("挤占笔数", _get("squeeze_count"), "int"),
     ]
@@ -252,8 +228,8 @@ def sheet_quarters(ws: Worksheet, data: UnitData) -> None:
         Col("累计计划（万元）", _get("plan_cum"), "wan"),
         Col("支出（万元）", _get("paid_amt"), "wan"),
         Col("累计支出（万元）", _get("paid_cum"), "wan"),
-        Col("累计计划进度", _rate_of("plan_cum", "cur_amt"), "rate"),
-        Col("累计支出进度", _rate_of("paid_cum", "cur_amt"), "rate"),
+        Col("累计计划进度", _pct("plan_cum_pct"), "rate"),
+        Col("累计支出进度", _pct("paid_cum_pct"), "rate"),
         Col("差距（百分点）", _get("gap_pp"), "pp"),
     ]
     write_table(ws, cols, data.quarters, freeze="C2")
@@ -375,67 +351,22 @@ def sheet_sources(ws: Worksheet, data: UnitData, *, with_agencies: bool = False)
     write_table(ws, cols, data.sources, freeze="C2")
 
 
-@dataclass(frozen=True)
-class FundsRow:
-    """One row of the 自评表 money block, in yuan."""
-
-    label: str
-    initial: Decimal  # 年初预算数
-    budget: Decimal  # 全年预算数
-    paid: Decimal  # 全年执行数
-    is_total: bool = False
-
-
-def funds_block(reply_amt: Any, cur_amt: Any, carryover_amt: Any, paid_current: Any, paid_carryover: Any):
-    """The four rows of the money block: 当年财政拨款 (reply, cur, paid current), 上年结转资金 (carry-over both
-    columns, paid carry-over), 其他资金 (0) and 年度资金总额 = their sum, computed in yuan."""
-    current = FundsRow("其中：当年财政拨款", dec(reply_amt), dec(cur_amt), dec(paid_current))
-    carry = FundsRow("上年结转资金", dec(carryover_amt), dec(carryover_amt), dec(paid_carryover))
-    other = FundsRow("其他资金", ZERO, ZERO, ZERO)
-    parts = [current, carry, other]
-    total = FundsRow(
-        "年度资金总额",
-        sum((p.initial for p in parts), ZERO),
-        sum((p.budget for p in parts), ZERO),
-        sum((p.paid for p in parts), ZERO),
-        is_total=True,
-    )
-    return [total, *parts]
-
-
-def sheet_self_assessment(ws: Worksheet, data: UnitData, weight: Decimal) -> None:
-    items: list[dict[str, Any]] = []
-    scopes = [("单位", data.agency_code, data.agency_name, data.reply_amt, data.unit)]
-    scopes += [("项目", p["pro_code"], p["pro_name"], p["reply_amt"], p) for p in data.projects]
-    for level, code, name, reply, src in scopes:
-        for fr in funds_block(reply, src["cur_amt"], src["carryover_amt"], src["paid_current"], src["paid_carryover"]):
-            items.append(
-                {
-                    "level": level,
-                    "code": code,
-                    "name": name,
-                    "label": fr.label,
-                    "initial": fr.initial,
-                    "budget": fr.budget,
-                    "paid": fr.paid,
-                    "weight": weight if fr.is_total else "—",
-                    "rate": rate3(fr.paid, fr.budget),
-                    "score": score(weight, fr.paid, fr.budget) if fr.is_total else "—",
-                }
-            )
+def sheet_self_assessment(ws: Worksheet, data: UnitData) -> None:
+    """The 自评表 money block of the unit and each project, as self_assessment_funds computed it (分值 and 得分 on
+    the 年度资金总额 row, "—" on the others)."""
     cols = [
-        Col("层级", _get("level")),
-        Col("编码", _get("code")),
-        Col("名称", _get("name")),
-        Col("项目资金", _get("label")),
-        Col("年初预算数（万元）", _get("initial"), "wan"),
-        Col("全年预算数（万元）", _get("budget"), "wan"),
-        Col("全年执行数（万元）", _get("paid"), "wan"),
-        Col("分值", _get("weight"), "score"),
-        Col("执行率", _get("rate"), "rate"),
-        Col("得分", _get("score"), "score"),
+        Col("层级", _get("scope_zh")),
+        Col("编码", _get("scope_code")),
+        Col("名称", _get("scope_name")),
+        Col("项目资金", _get("funds")),
+        Col("年初预算数（万元）", _get("initial_amt"), "wan"),
+        Col("全年预算数（万元）", _get("budget_amt"), "wan"),
+        Col("全年执行数（万元）", _get("paid_amt"), "wan"),
+        Col("分值", lambda r: r["weight"] if r["is_total"] else "—", "score"),
+        Col("执行率", _pct("rate_pct"), "rate"),
+        Col("得分", lambda r: r["score"] if r["is_total"] else "—", "score"),
     ]
-    write_table(ws, cols, items, freeze="E2", filters=False)
+    write_table(ws, cols, data.funds, freeze="E2", filters=False)
 
 
 SHEETS: list[tuple[str, Callable[..., None]]] = [
@@ -450,14 +381,14 @@ SHEETS: list[tuple[str, Callable[..., None]]] = [
 SELF_ASSESSMENT_SHEET = "绩效自评表（资金）"
 
 
-def build_workbook(data: UnitData, weight: Decimal) -> Workbook:
+def build_workbook(data: UnitData) -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
     for style in _named_styles():
         wb.add_named_style(style)
     for title, fill in SHEETS:
         fill(wb.create_sheet(title), data)
-    sheet_self_assessment(wb.create_sheet(SELF_ASSESSMENT_SHEET), data, weight)
+    sheet_self_assessment(wb.create_sheet(SELF_ASSESSMENT_SHEET), data)
     wb.properties.creator = "treasury-recon"
     wb.properties.title = f"{data.agency_name} {data.fiscal_year}年预算执行情况（截至 {data.as_of.isoformat()}）"
     return wb

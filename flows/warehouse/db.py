@@ -10,7 +10,6 @@ are serialised by a lock file.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import logging
 import os
@@ -22,12 +21,13 @@ from pathlib import Path
 
 import duckdb
 
+from flows.warehouse import sqlgraph
 from schemas.spec import load_spec
 
 log = logging.getLogger("treasury_recon.warehouse")
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-LAYERS = ("staging", "rules", "marts")
+SQL_DIR = sqlgraph.SQL_DIR
+LAYERS = sqlgraph.LAYERS
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
 
 
@@ -186,18 +186,23 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.executemany("insert into ref_status_words values (?, ?)", words)
     con.execute(
         "create or replace table rule_registry (kind varchar primary key, severity varchar, category varchar,"
-        " message varchar)"
+        " message varchar, kind_zh varchar)"
     )
-    con.executemany("insert into rule_registry values (?, ?, ?, ?)", rule_registry())
+    con.executemany("insert into rule_registry values (?, ?, ?, ?, ?)", rule_registry())
+    con.execute("create or replace table ref_labels (domain varchar, code varchar, label_zh varchar)")
+    con.executemany(
+        "insert into ref_labels values (?, ?, ?)",
+        [(domain, code, label) for domain in LABEL_DOMAINS for code, label in sqlgraph.labels(domain).items()],
+    )
     build_views(con)
 
 
-def rule_registry() -> list[tuple[str, str, str, str]]:
-    with (SQL_DIR / "rules" / "registry.csv").open(encoding="utf-8") as f:
-        return [(r["kind"], r["severity"], r["category"], r["message"]) for r in csv.DictReader(f)]
+LABEL_DOMAINS = ("severity", "alert_severity", "alert_kind", "squeeze_rule")
 
 
-AS_OF_MARKER = "Materialized: per as_of"
+def rule_registry() -> list[tuple[str, str, str, str, str]]:
+    """sql/rules/registry.csv as (kind, severity, category, message, kind_zh)."""
+    return [(r["kind"], r["severity"], r["category"], r["message"], r["kind_zh"]) for r in sqlgraph.registry()]
 
 
 def sql_definitions(layer: str) -> list[tuple[str, str]]:
@@ -206,51 +211,48 @@ def sql_definitions(layer: str) -> list[tuple[str, str]]:
 
 
 def view_definitions() -> list[tuple[str, str]]:
-    """The relations that are views: every SQL file except the marts materialized per as-of date."""
-    return [(name, body) for layer in LAYERS for name, body in sql_definitions(layer) if AS_OF_MARKER not in body]
+    """The relations declared ``Kind: view``, in build order (flows/warehouse/sqlgraph.py)."""
+    return [(r.name, r.body) for r in sqlgraph.relations() if r.kind == "view"]
 
 
 def as_of_definitions() -> list[tuple[str, str]]:
-    """The marts kept per as-of date (tables), plus exceptions: the union of the rule relations."""
-    marts = [(name, body) for name, body in sql_definitions("marts") if AS_OF_MARKER in body]
-    return [*marts, ("exceptions", exceptions_sql([k for k, *_ in rule_registry()]))]
-
-
-def exceptions_sql(kinds: list[str]) -> str:
-    parts = [
-        f"select '{kind}' as kind, fiscal_year, agency_code, pro_code, pay_cert_no, amount, detail, source_file,"
-        f" source_row from rule_{kind}"
-        for kind in kinds
-    ]
-    return (
-        "-- exceptions: the union of the rule relations, with severity from rule_registry, as of the as-of date.\n"
-        "select f.kind, g.severity, g.category, f.fiscal_year, p.as_of, f.agency_code, f.pro_code, f.pay_cert_no,"
-        " cast(f.amount as decimal(18, 2)) as amount, f.detail, f.source_file, cast(f.source_row as integer)"
-        " as source_row, g.message\n"
-        "from (" + "\nunion all\n".join(parts) + ") as f\ninner join rule_registry as g on f.kind = g.kind\n"
-        "cross join stg_params as p"
-    )
+    """The relations declared ``Kind: per_as_of`` (tables keeping one set of rows per as-of date), in build order:
+    reconcile fills them in this order, each after the ones it reads."""
+    return [(r.name, r.body) for r in sqlgraph.relations() if r.kind == "per_as_of"]
 
 
 def build_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every view, and every per-as-of table not there yet, in the order the ``Reads:`` headers give (a view
+    may read a per-as-of table: it is created, empty, first). A per-as-of table gains the columns added to its
+    query; a view no SQL file defines any more (a renamed relation) is dropped."""
     con.execute(sql_file("schema/macros.sql"))
-    pending = view_definitions()
-    defined = {name for name, _ in pending}
+    graph = sqlgraph.relations()
+    defined = {r.name for r in graph}
     missing = [k for k, *_ in rule_registry() if f"rule_{k}" not in defined]
     if missing:
         raise RuntimeError(f"rule registry names rules without a sql/rules file: {missing}")
-    # Views may read views of the same layer: create in dependency order by retrying what failed.
-    while pending:
-        failed = []
-        for name, body in pending:
-            try:
-                con.execute(f'create or replace view "{name}" as\n{body}')
-            except duckdb.CatalogException:
-                failed.append((name, body))
-        if len(failed) == len(pending):
-            name, body = failed[0]
-            con.execute(f'create or replace view "{name}" as\n{body}')  # raises the real error
-        pending = failed
+    existing = dict(
+        con.execute(
+            "select table_name, table_type from information_schema.tables"
+            " where table_schema = 'main' and table_catalog = current_database()"
+        ).fetchall()
+    )
+    for name, table_type in existing.items():
+        if table_type == "VIEW" and name not in defined:
+            con.execute(f'drop view "{name}"')
+    for r in graph:
+        if r.kind == "view":
+            con.execute(f'create or replace view "{r.name}" as\n{r.body}')
+        elif r.kind == "per_as_of":
+            if existing.get(r.name) == "VIEW":  # a warehouse from before this mart was kept per as-of date
+                con.execute(f'drop view "{r.name}"')
+            if existing.get(r.name) != "BASE TABLE":
+                con.execute(f'create table "{r.name}" as select * from (\n{r.body}\n) limit 0')
+                continue
+            have = {c for c, *_ in con.execute(f'describe "{r.name}"').fetchall()}
+            for column, dtype, *_ in con.execute(f"describe select * from (\n{r.body}\n)").fetchall():
+                if column not in have:
+                    con.execute(f'alter table "{r.name}" add column "{column}" {dtype}')
 
 
 def known_files(path: Path) -> dict[str, str]:

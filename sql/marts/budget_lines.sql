@@ -1,8 +1,9 @@
 -- budget_lines: the project budgets (CONTRACT.md section 3), amounts in yuan: per project its latest version
 -- (CONTRACT.md 1.3), the one in force from effective_date on. The marts use the version in force at their as-of
--- date (stg_budget_asof). reply_amt (年初预算数) is the earliest version's; adj_amt = cur_amt - reply_amt.
+-- date (int_budget_asof). reply_amt (年初预算数) is the earliest version's; adj_amt = cur_amt - reply_amt.
+-- Kind: view
 -- Grain: one row per fiscal_year, agency_code, pro_code.
--- Reads: stg_budget_lines.
+-- Reads: int_budget_versions.
 select
     fiscal_year,
     agency_code,
@@ -23,5 +24,5 @@ select
     source_row,
     effective_date,
     version_no as version_count
-from stg_budget_lines
+from int_budget_versions
 where version_rank = 1

@@ -1,5 +1,5 @@
 -- carryover_squeeze: the carry-over squeeze findings (结转挤占) as of the as-of date, with their evidence.
--- Materialized: per as_of (a rerun for the same date replaces that date's rows).
+-- Kind: per_as_of (a rerun for the same date replaces that date's rows).
 -- Grain: one row per squeeze finding (a voucher and a rule).
 -- Reads: rule_carryover_squeeze, stg_params.
 select

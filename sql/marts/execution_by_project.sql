@@ -1,7 +1,7 @@
 -- execution_by_project: budget execution per project as of the as-of date (CONTRACT.md section 3).
--- Materialized: per as_of (a rerun for the same date replaces that date's rows).
+-- Kind: per_as_of (a rerun for the same date replaces that date's rows).
 -- Grain: one row per fiscal_year, agency_code, pro_code with a budget line, for fiscal years up to the as-of year.
--- Reads: stg_project_spend, stg_params, rule_carryover_squeeze.
+-- Reads: int_project_spend, stg_params, rule_carryover_squeeze.
 -- execution_rate = current-year payments (net of refunds dated <= as_of) / cur_amt; total_execution_rate also
 -- counts carry-over money. Rates are exact fractions (12 decimals); *_pct are percent, one decimal, half-up.
 with squeeze as (
@@ -35,7 +35,7 @@ select
     cast(s.carryover_amt - s.paid_carryover as decimal(18, 2)) as balance_carryover,
     s.reply_amt,
     s.adj_amt
-from stg_project_spend as s
+from int_project_spend as s
 cross join stg_params as p
 left join squeeze as q
     on s.fiscal_year = q.fiscal_year and s.agency_code = q.agency_code and s.pro_code = q.pro_code

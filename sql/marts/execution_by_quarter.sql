@@ -1,8 +1,8 @@
 -- noqa: disable=RF04
 -- execution_by_quarter: plan against current-year payments per project and quarter, as of the as-of date.
--- Materialized: per as_of (a rerun for the same date replaces that date's rows).
+-- Kind: per_as_of (a rerun for the same date replaces that date's rows).
 -- Grain: one row per budgeted project and quarter (1-4), fiscal years up to the as-of year.
--- Reads: stg_budget_asof, stg_spend_asof, stg_params.
+-- Reads: int_budget_asof, int_spend_asof, stg_params.
 -- A refund counts in the quarter of its refund date. gap_pp = (plan_cum - paid_cum) / cur_amt * 100, half-up to
 -- two decimals, NULL for quarters that end after the as-of date or when cur_amt is 0.
 with q as (select unnest(range(1, 5)) as quarter),
@@ -18,7 +18,7 @@ quarters as (
         case q.quarter when 1 then b.plan_q1 when 2 then b.plan_q2 when 3 then b.plan_q3 else b.plan_q4 end
             as plan_amt,
         last_day(make_date(b.fiscal_year, q.quarter * 3, 1)) as quarter_end
-    from stg_budget_asof as b
+    from int_budget_asof as b
     cross join q
 ),
 
@@ -30,7 +30,7 @@ paid as (
         -- a refund dated after its year (in January) counts in the year's last quarter
         case when year(event_date) > fiscal_year then 4 else quarter(event_date) end as quarter,
         sum(amount) as paid_amt
-    from stg_spend_asof
+    from int_spend_asof
     where money = 'current'
     group by
         fiscal_year, agency_code, pro_code, case when year(event_date) > fiscal_year then 4 else quarter(event_date) end

@@ -1,7 +1,7 @@
 -- execution_by_unit: budget execution per budget unit as of the as-of date (CONTRACT.md section 3).
--- Materialized: per as_of (a rerun for the same date replaces that date's rows).
+-- Kind: per_as_of (a rerun for the same date replaces that date's rows).
 -- Grain: one row per fiscal_year, agency_code with a budget line or a payment, up to the as-of year.
--- Reads: stg_project_spend, stg_params, stg_budget_asof, stg_payments.
+-- Reads: int_project_spend, stg_params, int_budget_asof, int_payments.
 -- Unbudgeted payments are not in paid_current: they have their own column, unbudgeted_amt (both money kinds).
 with names as (
     select
@@ -11,12 +11,12 @@ with names as (
         select
             agency_code,
             agency_name
-        from stg_budget_asof
+        from int_budget_asof
         union all
         select
             agency_code,
             agency_name
-        from stg_payments
+        from int_payments
     ) as named
     group by agency_code
 ),
@@ -32,7 +32,7 @@ units as (
         sum(paid_carryover) filter (where is_budgeted) as paid_carryover,
         sum(paid_current + paid_carryover) filter (where not is_budgeted) as unbudgeted_amt,
         count(*) filter (where is_budgeted) as project_count
-    from stg_project_spend
+    from int_project_spend
     group by fiscal_year, agency_code
 )
 

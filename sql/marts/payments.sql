@@ -1,13 +1,14 @@
 -- payments: the counted payments (CONTRACT.md section 3), all loaded; the marts apply as-of dates.
+-- Kind: view
 -- Grain: one row per voucher (pay_cert_no). refunded_amt sums every refund of the voucher whatever its date
--- (stg_spend_events has the dates).
--- Reads: stg_payments, stg_refunds.
+-- (int_spend_events has the dates).
+-- Reads: int_payments, int_refunds.
 with refunds as (
     select
         ori_pay_cert_no,
         sum(refund_amt) as refunded_amt,
         count(*) as refund_count
-    from stg_refunds
+    from int_refunds
     group by ori_pay_cert_no
 )
 
@@ -39,5 +40,5 @@ select
     p.status,
     p.source_file,
     p.source_row
-from stg_payments as p
+from int_payments as p
 left join refunds as r on p.pay_cert_no = r.ori_pay_cert_no

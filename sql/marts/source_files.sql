@@ -1,6 +1,7 @@
 -- source_files: every input file seen, with its row accounting (CONTRACT.md section 3).
+-- Kind: view
 -- Grain: one row per file (sha256), plus one per identical copy under another name (status duplicate_file).
--- Reads: source_file_log, duplicate_files, stg_payment_rows, stg_refunds, stg_budget_lines.
+-- Reads: source_file_log, duplicate_files, int_payment_versions, int_refunds, int_budget_versions.
 -- rows_read = rows_loaded + rows_duplicate + rows_rejected + rows_skipped. A valid row is loaded when it is the
 -- winning version of its voucher or refund notice, or a version of its budget line (a budget sheet's rows are
 -- versions, CONTRACT.md 1.3: a superseded version is loaded, it is in force before the next one), else it counts
@@ -9,21 +10,21 @@ with winners as (
     select
         file_id,
         count(*) as n
-    from stg_payment_rows
+    from int_payment_versions
     where is_winner
     group by file_id
     union all
     select
         file_id,
         count(*) as n
-    from stg_refunds
+    from int_refunds
     where refund_source = 'notice'
     group by file_id
     union all
     select
         file_id,
         count(*) as n
-    from stg_budget_lines
+    from int_budget_versions
     where is_version
     group by file_id
 ),

@@ -3,9 +3,10 @@
 -- and money kind. The marts count exactly these events: for any as-of date D and project, the events with
 -- event_date <= D sum to the project's paid_current + paid_carryover as of D (payments.net_amt nets every refund
 -- whatever its date, so it only adds up once every refund is dated on or before D).
+-- Kind: view
 -- Grain: one row per payment or applied refund (refunds of unknown or voided vouchers are not applied: see
 -- exceptions, kind refund_orphan).
--- Reads: stg_spend_events.
+-- Reads: int_spend_events.
 select
     event_date,
     fiscal_year,
@@ -18,4 +19,4 @@ select
     event_kind,
     source_file,
     source_row
-from stg_spend_events
+from int_spend_events

@@ -1,7 +1,8 @@
 -- rule_carryover_lag: on or after the carry-over due date (default 06-30 of the fiscal year), carry-over money
 -- paid by the as-of date is less than carryover_amt. amount is the outstanding carry-over at the as-of date.
+-- Kind: view
 -- Grain: one row per budget line with carry-over money outstanding.
--- Reads: stg_project_spend, stg_params, stg_budget_asof.
+-- Reads: int_project_spend, stg_params, int_budget_asof.
 select
     s.fiscal_year,
     s.agency_code,
@@ -13,9 +14,9 @@ select
     || ' 元未支付（应于 ' || s.fiscal_year || '-' || p.carryover_due || ' 前支付）' as detail,
     b.source_file,
     b.source_row
-from stg_project_spend as s
+from int_project_spend as s
 cross join stg_params as p
-inner join stg_budget_asof as b
+inner join int_budget_asof as b
     on s.fiscal_year = b.fiscal_year and s.agency_code = b.agency_code and s.pro_code = b.pro_code
 where
     s.carryover_amt > 0

@@ -3,8 +3,9 @@
 --     (2023年度…尾款) or says 上年/上年度/以前年度/往年/去年, or whose contract_no carries an earlier year;
 --     amount = its net of refunds dated <= as_of.
 --   carryover_excess: carry-over payments beyond carryover_amt: the excess, on the payment that crosses the line.
+-- Kind: view
 -- Grain: one row per squeeze finding (a voucher and a rule). Every row keeps its evidence.
--- Reads: stg_spend_asof, stg_payments, stg_budget_asof.
+-- Reads: int_spend_asof, int_payments, int_budget_asof, stg_params.
 with candidates as (
     -- only payments whose text can match (the same patterns, unanchored) are parsed
     select
@@ -14,7 +15,7 @@ with candidates as (
         -- a year standing on its own in the contract number (HT-2023-015, 2023采购12号), not digits of a serial
         coalesce(list_min(regexp_extract_all(p.contract_no, '(?:^|[^0-9])((?:19|20)\d{2})(?:[^0-9]|$)', 1)), '')
             as contract_year
-    from stg_payments as p
+    from int_payments as p
     where
         regexp_matches(p.use_des, '(?:19|20)\d{2}\s*年|以前年度|上年度|上年|往年|去年')
         or regexp_matches(p.contract_no, '(?:^|[^0-9])(?:19|20)\d{2}(?:[^0-9]|$)')
@@ -24,7 +25,7 @@ net as (
     select
         pay_cert_no,
         sum(amount) as net_amt
-    from stg_spend_asof
+    from int_spend_asof
     where money = 'current' and pay_cert_no in (select c.pay_cert_no from candidates as c)
     group by pay_cert_no
 ),
@@ -71,7 +72,7 @@ carryover_net as (
         sum(amount) as net_amt,
         max(source_file) filter (where event_kind = 'payment') as source_file,
         max(source_row) filter (where event_kind = 'payment') as source_row
-    from stg_spend_asof
+    from int_spend_asof
     where money = 'carryover'
     group by fiscal_year, agency_code, pro_code, pay_cert_no
 ),
@@ -84,7 +85,7 @@ carryover_ranked as (
         sum(c.net_amt) over project_all as total_amt,
         coalesce(sum(c.net_amt) over later_first, 0) as later_amt
     from carryover_net as c
-    left join stg_budget_asof as b
+    left join int_budget_asof as b
         on c.fiscal_year = b.fiscal_year and c.agency_code = b.agency_code and c.pro_code = b.pro_code
     window
         project_all as (partition by c.fiscal_year, c.agency_code, c.pro_code),

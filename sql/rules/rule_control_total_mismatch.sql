@@ -1,7 +1,9 @@
 -- rule_control_total_mismatch: a file whose totals row (合计) differs from the sum of its parsed data rows
 -- (voided and duplicate rows included).
+-- Kind: view
 -- Grain: one row per file.
--- Reads: source_file_log, raw_payments, raw_budget_lines, raw_refunds (the file's unit, when it has one).
+-- Reads: source_file_log, raw_payments, raw_budget_lines, raw_refunds.
+-- agency_code is the file's unit when all its rows name one.
 select
     coalesce(f.fiscal_year, cast(year(f.latest_date) as integer)) as fiscal_year,
     (

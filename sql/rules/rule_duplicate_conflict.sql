@@ -1,8 +1,9 @@
 -- rule_duplicate_conflict: the same voucher (or refund notice) number with a different amount, project or date.
+-- Kind: view
 -- Grain: one row per losing version that differs from the winner. The winning version counts; this one does not.
--- Reads: stg_payment_rows, raw_refunds, source_file_log.
+-- Reads: int_payment_versions, stg_params.
 with winners as (
-    select * from stg_payment_rows
+    select * from int_payment_versions
     where is_winner
 )
 
@@ -18,7 +19,7 @@ select
     || w.pay_amt || ' 元 / ' || w.pro_code || ' / ' || w.pay_date as detail,
     l.source_file,
     l.source_row
-from stg_payment_rows as l
+from int_payment_versions as l
 inner join winners as w on l.pay_cert_no = w.pay_cert_no
 where
     not l.is_winner

@@ -1,7 +1,8 @@
 -- rule_overspend: current-year payments above cur_amt, or carry-over payments above carryover_amt, as of the
 -- as-of date. Reported on the payment whose running total crosses the line; amount is the project's excess.
+-- Kind: view
 -- Grain: one row per budgeted project and money kind in excess.
--- Reads: stg_spend_asof, stg_budget_asof.
+-- Reads: int_spend_asof, int_budget_asof.
 with totals as (
     select
         fiscal_year,
@@ -9,7 +10,7 @@ with totals as (
         pro_code,
         money,  -- noqa: RF04
         sum(amount) as total_amt
-    from stg_spend_asof
+    from int_spend_asof
     group by fiscal_year, agency_code, pro_code, money
 ),
 
@@ -18,7 +19,7 @@ over_limit as (
         t.*,
         case when t.money = 'current' then b.cur_amt else b.carryover_amt end as limit_amt
     from totals as t
-    inner join stg_budget_asof as b
+    inner join int_budget_asof as b
         on t.fiscal_year = b.fiscal_year and t.agency_code = b.agency_code and t.pro_code = b.pro_code
     where t.total_amt > case when t.money = 'current' then b.cur_amt else b.carryover_amt end
 ),
@@ -33,7 +34,7 @@ limits as (
             order by s.event_date, s.event_kind, s.pay_cert_no, s.refund_no
             rows between unbounded preceding and current row
         ) as running_amt
-    from stg_spend_asof as s
+    from int_spend_asof as s
     inner join over_limit as o
         on
             s.fiscal_year = o.fiscal_year

@@ -1,7 +1,8 @@
 -- rule_plan_sum_mismatch: a budget line in force at the as-of date whose quarterly plan does not add up to its
 -- 全年预算数 (cur_amt).
+-- Kind: view
 -- Grain: one row per budget line with a plan.
--- Reads: stg_budget_asof.
+-- Reads: int_budget_asof.
 select
     fiscal_year,
     agency_code,
@@ -16,7 +17,7 @@ select
     || ' 元 ≠ 全年预算数 ' || cur_amt || ' 元' as detail,
     source_file,
     source_row
-from stg_budget_asof
+from int_budget_asof
 where
     coalesce(plan_q1, plan_q2, plan_q3, plan_q4) is not null
     and coalesce(plan_q1, 0) + coalesce(plan_q2, 0) + coalesce(plan_q3, 0) + coalesce(plan_q4, 0) <> cur_amt

@@ -1,6 +1,7 @@
 -- rule_refund_orphan: a refund (notice or negative voucher) whose original voucher is not a counted payment.
+-- Kind: view
 -- Grain: one row per refund. The refund is kept and not applied to any project.
--- Reads: stg_refunds, stg_payments, stg_payment_rows.
+-- Reads: int_refunds, int_payments, int_payment_versions, stg_params.
 select
     cast(year(r.refund_date) as integer) as fiscal_year,
     r.agency_code,
@@ -12,7 +13,7 @@ select
     || case
         when
             exists (
-                select 1 from stg_payment_rows as s
+                select 1 from int_payment_versions as s
                 where s.pay_cert_no = r.ori_pay_cert_no
             )
             then ' 已作废或状态不明'
@@ -20,8 +21,8 @@ select
     end as detail,
     r.source_file,
     r.source_row
-from stg_refunds as r
+from int_refunds as r
 where r.refund_date <= (select sp.as_of from stg_params as sp) and not exists (
-    select 1 from stg_payments as p
+    select 1 from int_payments as p
     where p.pay_cert_no = r.ori_pay_cert_no
 )

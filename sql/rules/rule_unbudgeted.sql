@@ -1,12 +1,13 @@
 -- rule_unbudgeted: a payment whose (agency_code, pro_code) has no budget line in force at the as-of date in its
--- fiscal year (stg_budget_asof: no version of it effective on or before as_of).
+-- fiscal year (int_budget_asof: no version of it effective on or before as_of).
+-- Kind: view
 -- Grain: one row per such payment dated <= as_of; amount is its net of refunds dated <= as_of.
--- Reads: stg_spend_asof, stg_budget_asof, stg_payments.
+-- Reads: int_spend_asof, int_budget_asof, int_payments.
 with unbudgeted as (
     select s.*
-    from stg_spend_asof as s
+    from int_spend_asof as s
     where not exists (
-        select 1 from stg_budget_asof as b
+        select 1 from int_budget_asof as b
         where b.fiscal_year = s.fiscal_year and b.agency_code = s.agency_code and b.pro_code = s.pro_code
     )
 ),
@@ -33,4 +34,4 @@ select
     p.source_file,
     p.source_row
 from net as n
-inner join stg_payments as p on n.pay_cert_no = p.pay_cert_no
+inner join int_payments as p on n.pay_cert_no = p.pay_cert_no

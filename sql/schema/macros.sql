@@ -22,3 +22,17 @@ cast(cast(div_half_up(fen(num) * 1000, fen(den)) as decimal(38, 0)) * 0.1 as dec
 -- num / den * 100 with two decimals (percentage points, 15.25)
 create or replace macro pp2(num, den) as
 cast(cast(div_half_up(fen(num) * 10000, fen(den)) as decimal(38, 0)) * 0.01 as decimal(14, 2));
+
+-- 得分 of the 自评表: weight × num / den kept within [0, weight], half-up to two decimals; NULL when den is 0.
+-- weight has at most four decimals (分值 such as 10 or 7.5).
+create or replace macro bounded_score(weight, num, den) as
+case
+    when den is null or den = 0 then null
+    when (den > 0 and num >= den) or (den < 0 and num <= den)
+        then cast(cast(div_half_up(cast(weight * 10000 as hugeint), 100) as decimal(38, 0)) * 0.01 as decimal(14, 2))
+    when sign(num) * sign(den) <= 0 then cast(0 as decimal(14, 2))
+    else cast(
+        cast(div_half_up(fen(num) * cast(weight * 10000 as hugeint), fen(den) * 100) as decimal(38, 0)) * 0.01
+        as decimal(14, 2)
+    )
+end;

@@ -1,50 +1,9 @@
--- stg_budget_lines: every budget-sheet row as a version of its project's budget (CONTRACT.md 1.3).
+-- stg_budget_lines: every loaded budget-sheet row, dated (CONTRACT.md 1.3): effective_date is the sheet's (a
+-- 调整日期/批复日期/下达日期 column or title marker, set at ingest), else January 1 of its fiscal year.
+-- Kind: view
 -- Grain: one row per raw_budget_lines row.
 -- Reads: raw_budget_lines.
--- effective_date is the sheet's (a 调整日期/批复日期/下达日期 column or title marker, set at ingest), else January 1
--- of its fiscal year. Of the rows of one project with the same effective date, the later file name wins (is_version;
--- the others are duplicates; the same file name loaded again, a replaced file, wins by its later load). Versions are
--- ordered by effective date, never by load order: version_no 1 is the earliest, version_rank 1 the latest. A version
--- is in force from its effective_date until the next version's (valid_until, exclusive; NULL: still in force).
--- orig_reply_amt is the earliest version's 年初预算数.
-with dated as (
-    select
-        * exclude (effective_date),
-        coalesce(effective_date, make_date(fiscal_year, 1, 1)) as effective_date
-    from raw_budget_lines
-),
-
-deduplicated as (
-    select
-        *,
-        row_number() over (
-            partition by fiscal_year, agency_code, pro_code, effective_date
-            order by source_file desc, file_id desc, source_row desc
-        ) = 1 as is_version
-    from dated
-),
-
-versions as (
-    select
-        file_id,
-        source_row,
-        row_number() over earliest_first as version_no,
-        row_number() over (
-            partition by fiscal_year, agency_code, pro_code
-            order by effective_date desc
-        ) as version_rank,
-        lead(effective_date) over earliest_first as valid_until,
-        first_value(reply_amt) over earliest_first as orig_reply_amt
-    from deduplicated
-    where is_version
-    window earliest_first as (partition by fiscal_year, agency_code, pro_code order by effective_date)
-)
-
 select
-    d.*,
-    v.version_no,
-    v.version_rank,
-    v.valid_until,
-    v.orig_reply_amt
-from deduplicated as d
-left join versions as v on d.file_id = v.file_id and d.source_row = v.source_row
+    * exclude (effective_date),
+    coalesce(effective_date, make_date(fiscal_year, 1, 1)) as effective_date
+from raw_budget_lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+import shutil
 import zipfile
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -17,8 +18,9 @@ import pytest
 from flows.build import build_night
 from flows.formatting import half_up, wan
 from flows.publish import outputs
-from flows.publish.unit import UnitData, rate3, score
+from flows.publish.unit import UnitData
 from flows.publish.workbook import EXCEL_MAX_CHARS, display_width, text_cell
+from flows.warehouse import db, transform
 from tests.conftest import write_sample_raw
 
 DEC31 = dt.date(2025, 12, 31)
@@ -248,7 +250,12 @@ def test_self_assessment_project_block(published):
 
 
 def test_self_assessment_weight(published, tmp_path):
-    outputs.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("20"))
+    """分值 is the reconcile step's ([publish] weight), stored in self_assessment_funds; publish shows it."""
+    wh = tmp_path / "w.duckdb"
+    shutil.copyfile(published["warehouse"], wh)
+    with db.writer(wh) as con:
+        transform.reconcile(con, DEC31, weight=Decimal("20"))
+    outputs.publish_outputs(wh, tmp_path, DEC31)
     wb = openpyxl.load_workbook(tmp_path / f"{UNIT}_2025" / f"预算执行_{UNIT}_2025_{DEC31}.xlsx")
     total = next(r for r in table(wb["绩效自评表（资金）"]) if r["项目资金"].value == "年度资金总额")
     assert dec(total["分值"]) == 20
@@ -526,8 +533,11 @@ def test_unknown_as_of_is_an_error(published, tmp_path):
 
 
 def test_weight_must_be_positive(published, tmp_path):
+    wh = tmp_path / "w.duckdb"
+    shutil.copyfile(published["warehouse"], wh)
     with pytest.raises(ValueError, match="weight"):
-        outputs.publish_outputs(published["warehouse"], tmp_path, DEC31, weight=Decimal("0"))
+        with db.writer(wh) as con:
+            transform.reconcile(con, DEC31, weight=Decimal("0"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -541,8 +551,6 @@ def test_half_up_helpers():
     assert str(half_up(Fraction(-1, 1000), Decimal("0.01"))) == "0.00"  # no "-0.00"
     assert wan(Decimal("12345.00")) == Decimal("1.23")
     assert wan(Decimal("12350.00")) == Decimal("1.24")  # 1.235 half-up
-    assert rate3(Decimal("1"), Decimal("0")) is None
-    assert score(Decimal("10"), Decimal("150"), Decimal("100")) == Decimal("10.00")  # capped at the weight
     assert round(10 * 0.3525, 2) == 3.52  # what float rounding would have shown
 
 

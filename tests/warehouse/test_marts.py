@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from flows.build import build_night
-from flows.warehouse import db
+from flows.warehouse import db, transform
 
 D = Decimal
 FISCAL_YEAR = 2025
@@ -657,3 +657,210 @@ def test_project_rows_trace_to_their_vouchers(unit: Path):
         " and b.pro_code = p.pro_code and b.fiscal_year = p.fiscal_year)",
         [AS_OF_B],
     ) == [("PV901", D("300.00"), D("300.00"))]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# self_assessment_funds: the 自评表 money block; behind_plan: the projects behind their quarterly plan
+# ---------------------------------------------------------------------------------------------------------------
+
+TEN, FIVE, FIFTEEN = D("10"), D("5"), D("15")
+FUNDS_ROWS = ("年度资金总额", "其中：当年财政拨款", "上年结转资金", "其他资金")
+
+
+def bounded_score(weight: Decimal, paid: Decimal, budget: Decimal) -> Decimal | None:
+    """得分 = 分值 × 执行率 within [0, 分值], half-up to 0.01, from the exact fraction."""
+    if budget == 0:
+        return None
+    points = min(max(Fraction(weight) * Fraction(paid) / Fraction(budget), Fraction(0)), Fraction(weight))
+    return half_up(D(points.numerator), D(points.denominator), 2)
+
+
+def expected_self_assessment(
+    pays: list[Pay], refunds: list[Refund], as_of: dt.date, weight: Decimal = TEN
+) -> list[dict]:
+    scopes = [("unit", "单位", u["agency_code"], u["agency_name"], u) for u in expected_units(pays, refunds, as_of)]
+    scopes += [("project", "项目", p["pro_code"], p["pro_name"], p) for p in expected_projects(pays, refunds, as_of)]
+    rows = []
+    for kind, kind_zh, code, name, s in scopes:
+        current = (s["reply_amt"], s["cur_amt"], s["paid_current"])
+        carry = (s["carryover_amt"], s["carryover_amt"], s["paid_carryover"])
+        other = (D("0.00"), D("0.00"), D("0.00"))
+        total = tuple(a + b + c for a, b, c in zip(current, carry, other, strict=True))
+        for row_no, (funds, (initial, budget, paid_amt)) in enumerate(
+            zip(FUNDS_ROWS, (total, current, carry, other), strict=True), start=1
+        ):
+            rows.append(
+                {
+                    "fiscal_year": FISCAL_YEAR,
+                    "as_of": as_of,
+                    "agency_code": s["agency_code"],
+                    "scope_kind": kind,
+                    "scope_zh": kind_zh,
+                    "scope_code": code,
+                    "scope_name": name,
+                    "row_no": row_no,
+                    "funds": funds,
+                    "is_total": row_no == 1,
+                    "initial_amt": initial,
+                    "budget_amt": budget,
+                    "paid_amt": paid_amt,
+                    "weight": weight if row_no == 1 else None,
+                    "rate": half_up(paid_amt, budget, 12),
+                    "rate_pct": half_up(paid_amt * 100, budget, 1),
+                    "score": bounded_score(weight, paid_amt, budget) if row_no == 1 else None,
+                }
+            )
+    return rows
+
+
+SELF_ASSESSMENT_ORDER = "agency_code, scope_kind desc, scope_code, row_no"
+
+
+@pytest.mark.parametrize("as_of", [AS_OF_A, AS_OF_B], ids=["as_of_06-30", "as_of_12-31"])
+def test_every_column_of_self_assessment_funds(unit: Path, as_of: dt.date):
+    with db.read_only(unit / "w.duckdb") as con:
+        cur = con.execute(
+            f"select * from self_assessment_funds where as_of = ? order by {SELF_ASSESSMENT_ORDER}", [as_of]
+        )
+        got = [dict(zip([d[0] for d in cur.description], row, strict=True)) for row in cur.fetchall()]
+    expected = sorted(
+        expected_self_assessment(ALL_PAYS, REFUNDS, as_of),
+        key=lambda r: (r["agency_code"], r["scope_kind"] != "unit", r["scope_code"], r["row_no"]),
+    )
+    assert [list(r) for r in got] == [list(r) for r in expected]
+    assert got == expected
+
+
+def test_self_assessment_funds_by_hand(unit: Path):
+    """P1 as of 06-30: 年初 9,000 + 2,000 结转; 全年 10,000 + 2,000; paid 3,465 current + 1,250 carry-over."""
+    rows = query(
+        unit / "w.duckdb",
+        "select funds, initial_amt, budget_amt, paid_amt, weight, rate_pct, score from self_assessment_funds"
+        " where as_of = ? and scope_code = 'P1' order by row_no",
+        [AS_OF_A],
+    )
+    assert rows == [
+        ("年度资金总额", D("11000.00"), D("12000.00"), D("4715.00"), D("10.0000"), D("39.3"), D("3.93")),
+        ("其中：当年财政拨款", D("9000.00"), D("10000.00"), D("3465.00"), None, D("34.7"), None),
+        ("上年结转资金", D("2000.00"), D("2000.00"), D("1250.00"), None, D("62.5"), None),
+        ("其他资金", D("0.00"), D("0.00"), D("0.00"), None, None, None),
+    ]
+
+
+def test_self_assessment_weight_comes_from_the_reconcile_step(unit: Path, tmp_path: Path):
+    shutil.copytree(unit, tmp_path / "u")
+    with db.writer(tmp_path / "u" / "w.duckdb") as con:
+        transform.reconcile(con, AS_OF_A, weight=D("7.5"))
+    got = query(
+        tmp_path / "u" / "w.duckdb",
+        "select scope_code, weight, score from self_assessment_funds where as_of = ? and is_total order by 1",
+        [AS_OF_A],
+    )
+    expected = {
+        r["scope_code"]: bounded_score(D("7.5"), r["paid_amt"], r["budget_amt"])
+        for r in expected_self_assessment(ALL_PAYS, REFUNDS, AS_OF_A)
+        if r["is_total"]
+    }
+    assert {code: score for code, _, score in got} == expected
+    assert {w for _, w, _ in got} == {D("7.5")}
+    with pytest.raises(ValueError, match="weight"):
+        with db.writer(tmp_path / "x.duckdb") as con:
+            transform.reconcile(con, AS_OF_A, weight=D("0"))
+
+
+@pytest.mark.parametrize(
+    ("weight", "num", "den", "expected"),
+    [
+        ("10", "3525.00", "10000.00", D("3.53")),  # 3.525 exactly: half-up (float gives 3.52)
+        ("10", "3524.99", "10000.00", D("3.52")),
+        ("10", "-3525.00", "10000.00", D("0.00")),  # never below 0
+        ("10", "150.00", "100.00", D("10.00")),  # never above 分值
+        ("7.125", "150.00", "100.00", D("7.13")),  # 分值 itself half-up
+        ("20", "0.35", "1.00", D("7.00")),
+        ("10", "0.05", "0.40", D("1.25")),  # 1.25 exactly
+        ("10", "1.00", "0.00", None),
+    ],
+)
+def test_bounded_score_rounds_half_up_within_the_weight(unit: Path, weight, num, den, expected):
+    assert round(10 * 0.3525, 2) == 3.52  # what float rounding would have shown
+    got = query(
+        unit / "w.duckdb",
+        "select bounded_score(cast(? as decimal(9, 4)), cast(? as decimal(18, 2)), cast(? as decimal(18, 2)))",
+        [weight, num, den],
+    )
+    assert got == [(expected,)]
+
+
+def expected_behind_plan(as_of: dt.date, warning: Decimal = FIVE, critical: Decimal = FIFTEEN) -> list[dict]:
+    rows = []
+    quarters = expected_quarters(ALL_PAYS, REFUNDS, as_of)
+    for line in LINES:
+        if not any(line.plans):
+            continue
+        q = max((r for r in quarters if r["pro_code"] == line.pro and r["is_complete"]), key=lambda r: r["quarter"])
+        gap = q["plan_cum"] - q["paid_cum"]
+        cur = q["cur_amt"]
+        severity = None
+        if cur > 0 and gap * 100 >= critical * cur:
+            severity = "critical"
+        elif cur > 0 and gap * 100 >= warning * cur:
+            severity = "warning"
+        rows.append(
+            {
+                "pro_code": line.pro,
+                "basis": "quarter_plan",
+                "quarter": q["quarter"],
+                "target_amt": q["plan_cum"],
+                "paid_cum": q["paid_cum"],
+                "gap_amt": gap,
+                "gap_pp": half_up(gap * 100, cur, 2),
+                "severity": severity,
+            }
+        )
+    return rows
+
+
+BEHIND = (
+    "select pro_code, basis, quarter, target_amt, paid_cum, gap_amt, gap_pp, severity from behind_plan"
+    " where as_of = ? order by pro_code, basis"
+)
+
+
+@pytest.mark.parametrize("as_of", [AS_OF_A, AS_OF_B], ids=["as_of_06-30", "as_of_12-31"])
+def test_behind_plan_at_the_latest_completed_quarter(unit: Path, as_of: dt.date):
+    got = query(unit / "w.duckdb", BEHIND, [as_of])
+    assert got == [tuple(r.values()) for r in expected_behind_plan(as_of)]
+
+
+def test_behind_plan_by_hand_and_by_the_sessions_thresholds(unit: Path):
+    """As of 06-30 (Q2): P1 1,234.50 of 10,000 = 12.35 pp (warning); P2 3,070 of 20,000 = 15.35 pp (critical);
+    P4 1,500 of 5,000 = 30 pp (critical). With thresholds 13 / 16: P1 is not behind, P2 only a warning."""
+    wh = unit / "w.duckdb"
+    severities = "select pro_code, gap_pp, severity from behind_plan where as_of = ? order by pro_code"
+    assert query(wh, severities, [AS_OF_A]) == [
+        ("P1", D("12.35"), "warning"),
+        ("P2", D("15.35"), "critical"),
+        ("P4", D("30.00"), "critical"),
+    ]
+    with db.read_only(wh) as con:
+        con.execute("set variable behind_warning_pp = '13'")
+        con.execute("set variable behind_critical_pp = '16'")
+        assert con.execute(severities, [AS_OF_A]).fetchall() == [
+            ("P1", D("12.35"), None),
+            ("P2", D("15.35"), "warning"),
+            ("P4", D("30.00"), "critical"),
+        ]
+        assert con.execute(BEHIND, [AS_OF_A]).fetchall() == [
+            tuple(r.values()) for r in expected_behind_plan(AS_OF_A, D("13"), D("16"))
+        ]
+
+
+def test_behind_plan_against_elapsed_time_when_configured(unit: Path):
+    """P3 has no plan: judged against 序时进度 only when elapsed_baseline is on; its cur_amt is 0, so never behind."""
+    with db.read_only(unit / "w.duckdb") as con:
+        elapsed = "select pro_code, target_amt, paid_cum, gap_pp, severity from behind_plan where basis = 'elapsed'"
+        assert con.execute(elapsed).fetchall() == []
+        con.execute("set variable elapsed_baseline = true")
+        assert con.execute(elapsed + " and as_of = ?", [AS_OF_A]).fetchall() == [
+            ("P3", D("0.00"), D("0.00"), None, None)
+        ]

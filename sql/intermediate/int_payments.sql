@@ -1,6 +1,7 @@
--- stg_payments: the counted payments with their money kind, before refunds.
+-- int_payments: the counted payments with their money kind, before refunds.
+-- Kind: view
 -- Grain: one row per voucher (winning version), voided / unknown-status / inline-refund rows excluded.
--- Reads: stg_payment_rows.
+-- Reads: int_payment_versions.
 -- Carry-over money: bgt_source says 结转, or the 指标文号 names a year before the payment's year.
 select
     pay_cert_no,
@@ -32,5 +33,5 @@ select
     file_id,
     source_file,
     source_row
-from stg_payment_rows
+from int_payment_versions
 where is_winner and status_class = 'counted' and not is_inline_refund

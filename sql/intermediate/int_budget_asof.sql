@@ -1,8 +1,9 @@
--- stg_budget_asof: the project budgets in force at the as-of date (CONTRACT.md 1.3): per project, the latest version
+-- int_budget_asof: the project budgets in force at the as-of date (CONTRACT.md 1.3): per project, the latest version
 -- effective on or before as_of. Same columns as budget_lines; every as-of mart and rule reads this, not budget_lines.
 -- A project none of whose versions is effective yet at as_of has no budget as of that date.
+-- Kind: view
 -- Grain: one row per fiscal_year, agency_code, pro_code with a version in force at as_of.
--- Reads: stg_budget_lines, stg_params.
+-- Reads: int_budget_versions, stg_params.
 select
     b.fiscal_year,
     b.agency_code,
@@ -23,7 +24,7 @@ select
     b.source_row,
     b.effective_date,
     b.version_no
-from stg_budget_lines as b
+from int_budget_versions as b
 cross join stg_params as p
 where
     b.is_version

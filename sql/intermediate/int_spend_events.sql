@@ -1,7 +1,8 @@
--- stg_spend_events: spending as dated events: each payment (+) on its pay_date, each refund (-) of a counted
+-- int_spend_events: spending as dated events: each payment (+) on its pay_date, each refund (-) of a counted
 -- payment on its refund date, both in the payment's fiscal year, project, unit and money kind.
+-- Kind: view
 -- Grain: one row per payment or applied refund.
--- Reads: stg_payments, stg_refunds.
+-- Reads: int_payments, int_refunds.
 select
     fiscal_year,
     agency_code,
@@ -14,7 +15,7 @@ select
     cast(null as varchar) as refund_no,
     source_file,
     source_row
-from stg_payments
+from int_payments
 
 union all
 
@@ -30,5 +31,5 @@ select
     r.refund_no,
     r.source_file,
     r.source_row
-from stg_refunds as r
-inner join stg_payments as p on r.ori_pay_cert_no = p.pay_cert_no
+from int_refunds as r
+inner join int_payments as p on r.ori_pay_cert_no = p.pay_cert_no

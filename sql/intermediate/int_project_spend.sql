@@ -1,7 +1,8 @@
--- stg_project_spend: spending per project as of the as-of date, current-year and carry-over money apart,
+-- int_project_spend: spending per project as of the as-of date, current-year and carry-over money apart,
 -- next to the project's budget line in force at the as-of date (NULL budget columns: an unbudgeted project).
+-- Kind: view
 -- Grain: one row per fiscal_year, agency_code, pro_code that has a budget line or spending.
--- Reads: stg_spend_asof, stg_budget_asof.
+-- Reads: int_spend_asof, int_budget_asof.
 with spend as (
     select
         fiscal_year,
@@ -9,7 +10,7 @@ with spend as (
         pro_code,
         sum(amount) filter (where money = 'current') as paid_current,
         sum(amount) filter (where money = 'carryover') as paid_carryover
-    from stg_spend_asof
+    from int_spend_asof
     group by fiscal_year, agency_code, pro_code
 )
 
@@ -25,6 +26,6 @@ select
     b.pro_code is not null as is_budgeted,
     cast(coalesce(s.paid_current, 0) as decimal(18, 2)) as paid_current,
     cast(coalesce(s.paid_carryover, 0) as decimal(18, 2)) as paid_carryover
-from stg_budget_asof as b
+from int_budget_asof as b
 full outer join spend as s
     on b.fiscal_year = s.fiscal_year and b.agency_code = s.agency_code and b.pro_code = s.pro_code

@@ -1,15 +1,15 @@
--- stg_refunds: every refund that counts, from refund notices and from negative vouchers in payment exports.
+-- int_refunds: every refund that counts, from refund notices and from negative vouchers in payment exports.
+-- Kind: view
 -- Grain: one row per refund (refund notices de-duplicated by refund_no, the later export winning).
--- Reads: raw_refunds, source_file_log, stg_payment_rows.
+-- Reads: stg_refund_notices, int_payment_versions.
 with notices as (
     select
-        r.*,
+        *,
         row_number() over (
-            partition by r.refund_no
-            order by f.latest_date desc, r.source_file desc, r.source_row desc
+            partition by refund_no
+            order by file_latest_date desc, source_file desc, source_row desc
         ) as version_rank
-    from raw_refunds as r
-    inner join source_file_log as f on r.file_id = f.file_id
+    from stg_refund_notices
 )
 
 select
@@ -39,5 +39,5 @@ select
     file_id,
     source_file,
     source_row
-from stg_payment_rows
+from int_payment_versions
 where is_winner and is_inline_refund and status_class = 'counted'
