@@ -22,10 +22,9 @@ lint: $(BIN)/recon
 	$(BIN)/ruff format --check flows schemas tests bench
 	$(BIN)/sqlfluff lint sql
 
+# full size (~1 hour on 2 cores); QUICK=1 for a smoke run of a few minutes
 bench: $(BIN)/recon
-	$(BIN)/python bench/bench_ingest.py
-	$(BIN)/python bench/bench_compare.py
-	$(BIN)/python bench/bench_scaleout.py
+	for b in startup ingest night reconcile scaleout; do $(BIN)/python -m bench.$$b $(if $(QUICK),--quick) || exit 1; done
 
 clean:
 	rm -rf $(VENV) warehouse/demo

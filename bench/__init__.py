@@ -1,0 +1,2 @@
+"""Benchmarks, not tests: ``python -m bench.<script>``; the harness is bench/harness.py, the data
+flows.demo.generate."""
