@@ -4,7 +4,7 @@ Each worker is ``python -m flows.publish.worker``: it reads pickled jobs ``(inde
 EOF, writes each unit's documents with ``documents.write_documents``, then writes one pickle to stdout: the list of
 ``(index, paths)`` or, on an error, ``("error", traceback text)``. It never touches the warehouse and imports no
 DuckDB, pandera or pandas, only the workbook and paragraph writers (flows/publish/documents.py): it starts in a
-fraction of a second (bench/bench_startup.py; tests/test_architecture.py keeps it so).
+fraction of a second (python -m bench.startup; tests/test_architecture.py keeps it so).
 
 Plain subprocesses rather than ``multiprocessing``: its spawn start method re-runs the caller's main script in every
 child (a user's script without the ``if __name__ == "__main__"`` guard would run again, side effects and all), and
