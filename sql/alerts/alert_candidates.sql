@@ -3,7 +3,7 @@
 -- Built by the alerts step (flows/alerts/evaluate.py) as a temp table, after the session variables are set.
 -- Kind: step
 -- Grain: one row per alert_key: behind_plan per project, carryover_lag per project, carryover_squeeze per voucher,
--- exception per fatal finding.
+-- exception per fatal finding (refund_excess: per held-back refund, its key ends in :voucher:refund_no).
 -- Reads: behind_plan, exceptions.
 -- Variables: as_of, and behind_plan's behind_warning_pp, behind_critical_pp, elapsed_baseline.
 -- behind_plan: the projects behind_plan judges behind (severity not NULL) at the as-of date.
@@ -40,6 +40,8 @@ from_exceptions as (
         e.pro_code,
         case
             when e.kind = 'carryover_squeeze' then e.pay_cert_no
+            -- one alert per held-back refund: a voucher can have several (its refund numbers are unique)
+            when e.kind = 'refund_excess' then e.kind || ':' || e.pay_cert_no || ':' || e.refund_no
             when e.kind not in ('carryover_lag', 'carryover_squeeze')
                 then e.kind || ':' || coalesce(e.pay_cert_no, e.source_file || '#' || coalesce(e.source_row, 0), '')
         end as pay_cert_no,
