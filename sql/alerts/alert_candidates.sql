@@ -2,8 +2,9 @@
 -- alert_candidates: the alerts that hold at the as-of date (CONTRACT.md section 2 and 3).
 -- Built by the alerts step (flows/alerts/evaluate.py) as a temp table, after the session variables are set.
 -- Kind: step
--- Grain: one row per alert_key: behind_plan per project, carryover_lag per project, carryover_squeeze per voucher,
--- exception per fatal finding (refund_excess: per held-back refund, its key ends in :voucher:refund_no).
+-- Grain: one row per alert_key (findings sharing a key are one alert): behind_plan per project, carryover_lag per
+-- project, carryover_squeeze per voucher, exception per fatal finding (refund_excess: per held-back refund, its key
+-- ends in :voucher:refund_no).
 -- Reads: behind_plan, exceptions.
 -- Variables: as_of, and behind_plan's behind_warning_pp, behind_critical_pp, elapsed_baseline.
 -- behind_plan: the projects behind_plan judges behind (severity not NULL) at the as-of date.
@@ -53,13 +54,33 @@ from_exceptions as (
     where
         e.as_of = p.as_of
         and (e.kind in ('carryover_lag', 'carryover_squeeze') or e.severity = 'fatal')
+),
+
+keyed as (
+    select
+        *,
+        concat_ws('|', kind, fiscal_year, agency_code, pro_code, pay_cert_no) as alert_key
+    from (
+        select * from behind
+        union all
+        select * from from_exceptions
+    ) as a
 )
 
+-- one row per alert_key (alerts.alert_key is its primary key): findings that share a key (two refunds of one
+-- unknown voucher are two refund_orphan findings with one key) are one alert, their amounts summed, their details
+-- joined
 select
-    *,
-    concat_ws('|', kind, fiscal_year, agency_code, pro_code, pay_cert_no) as alert_key
-from (
-    select * from behind
-    union all
-    select * from from_exceptions
-) as a
+    any_value(kind) as kind,  -- the key starts with the kind: one per key
+    arg_max(severity, case severity when 'fatal' then 3 when 'critical' then 2 when 'warning' then 1 else 0 end)
+        as severity,
+    any_value(fiscal_year) as fiscal_year,
+    any_value(agency_code) as agency_code,
+    any_value(pro_code) as pro_code,
+    any_value(pay_cert_no) as pay_cert_no,
+    max(gap_pp) as gap_pp,
+    sum(amount) as amount,
+    string_agg(detail, '；' order by detail) as detail,
+    alert_key
+from keyed
+group by alert_key

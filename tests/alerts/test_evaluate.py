@@ -292,3 +292,26 @@ def test_a_resolved_alert_keeps_the_date_it_last_held(sample_raw, tmp_path):
     assert query(scratch, orphan) == []
     held = "select alert_key, kind, severity from alerts where as_of = '2025-08-03' order by 1"
     assert query(wh, held) == query(scratch, held)
+
+
+def test_findings_that_share_an_alert_key_are_one_alert(tmp_path):
+    """Two refunds of one unknown voucher are two refund_orphan findings with one alert key: one alert (amounts
+    summed, both details), not a primary-key violation that fails the night."""
+    raw = tmp_path / "raw"
+    write_csv(raw / "payments" / "p.csv", [PAYMENT_HEADER, payment_row("PV1", "2025-01-05", "10.00")])
+    write_csv(
+        raw / "refunds" / "r.csv",
+        [
+            ["退回凭证号", "原支付凭证号", "退回日期", "退回金额", "退回原因"],
+            ["RF1", "PV9", "2025-02-01", "1.00", "多付"],
+            ["RF2", "PV9", "2025-02-02", "2.00", "多付"],
+        ],
+    )
+    wh = tmp_path / "w.duckdb"
+    run(raw, wh, JUNE, AlertSettings())
+    assert query(wh, "select count(*) from exceptions where kind = 'refund_orphan'") == [(2,)]
+    ((key, amount, message),) = query(
+        wh, "select alert_key, amount, message from alerts where pay_cert_no like 'refund_orphan:%'"
+    )
+    assert (key, amount) == ("exception|2025|refund_orphan:PV9", Decimal("3.00"))
+    assert "RF1" in message and "RF2" in message
