@@ -1,5 +1,13 @@
-"""Alert channels. Each has a name, ``send(title, body, events, omitted=0)`` (a failure raises ChannelError), a size
-limit ``limit`` (bytes, or None) and ``measure(title, body)``: the bytes of what the receiving end limits.
+"""Alert channels. Each has a name, ``send(title, body, events, omitted=0, delivery=None)`` (a failure raises
+ChannelError; ``delivery`` is the message's delivery id, see below), a size limit ``limit`` (bytes, or None) and
+``measure(title, body)``: the bytes of what the receiving end limits.
+
+Delivery is at-least-once: a message the receiver took may be sent again (the run was killed after the receiver
+answered and before the warehouse recorded it, or the receiver answered after the timeout). Every message carries a
+delivery id, the same for the same announcements (``delivery_id``): webhooks in the JSON body (``delivery_id``) and
+the ``Idempotency-Key`` / ``X-Recon-Delivery-Id`` headers, each event with its own ``event_id``; robots in the same
+headers and on the message's last line (``> 投递编号 …``: people read robots); email as ``Message-ID`` and
+``X-Recon-Delivery-Id``. Receivers de-duplicate on it.
 
 Secrets (webhook URLs with tokens, SMTP passwords) are read from environment variables named in the config, at send
 time, never stored in the config file or the warehouse.
@@ -18,6 +26,7 @@ Size limits of the group robots (UTF-8 bytes), as their answers from the real se
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -48,6 +57,33 @@ def _secret(value: str | None, env: str | None, what: str) -> str | None:
     return value
 
 
+DELIVERY_ID_LEN = 32  # hex digits of a SHA-256: 128 bits
+DELIVERY_ID_HEADERS = ("Idempotency-Key", "X-Recon-Delivery-Id")
+ROBOT_ID_LINE = "\n\n> 投递编号 {id}"  # the robots' last line: a fixed length, so measure() counts it exactly
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:DELIVERY_ID_LEN]
+
+
+def event_id(channel: str, alert_key: str, event: str, severity: str, seq: int) -> str:
+    """One announcement of one alert to one channel: ``seq`` is how many announcements of that alert the channel's
+    outbox held before it, so an alert that resolves and comes back is a new announcement with a new id, while
+    the same announcement sent again (an unrecorded or timed-out delivery, or a killed run evaluated again) keeps
+    its id."""
+    return _digest("event", channel, alert_key, event, severity, str(seq))
+
+
+def delivery_id(channel: str, event_ids: list[str]) -> str:
+    """The id of one message: its channel and the set of announcements it delivers (order does not matter)."""
+    return _digest("delivery", channel, *sorted(event_ids))
+
+
+def _message_id(channel: str, title: str, body: str) -> str:
+    """A message sent without announcements (a failed run's direct message): its channel, title and text."""
+    return _digest("message", channel, title, body)
+
+
 def _encode(payload: dict) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
@@ -67,9 +103,10 @@ def cut_to_fit(text: str, budget: int, measure: Callable[[str], int]) -> str:
     return text[:lo] + ELLIPSIS
 
 
-def _post_json(url: str, payload: dict, timeout: float) -> bytes:
+def _post_json(url: str, payload: dict, timeout: float, delivery: str) -> bytes:
     data = _encode(payload)
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json; charset=utf-8"})
+    headers = {"Content-Type": "application/json; charset=utf-8", **dict.fromkeys(DELIVERY_ID_HEADERS, delivery)}
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.read()
@@ -92,7 +129,7 @@ class _BodyLimit:
 
 @dataclass
 class WebhookChannel(_BodyLimit):
-    """A generic JSON webhook: {"title", "text", "events": [...]}."""
+    """A generic JSON webhook: {"delivery_id", "title", "text", "events": [...]} (each event with its event_id)."""
 
     name: str
     url: str | None = None
@@ -100,9 +137,11 @@ class WebhookChannel(_BodyLimit):
     timeout: float = 10.0
     max_bytes: int | None = None  # limit on "text" (UTF-8 bytes); "events" always lists every event
 
-    def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
+    def send(self, title: str, body: str, events: list[dict], omitted: int = 0, delivery: str | None = None) -> None:
         url = _secret(self.url, self.url_env, self.name)
-        _post_json(url, {"title": title, "text": body, "events": events}, self.timeout)
+        delivery = delivery or _message_id(self.name, title, body)
+        payload = {"delivery_id": delivery, "title": title, "text": body, "events": events}
+        _post_json(url, payload, self.timeout, delivery)
 
 
 @dataclass
@@ -122,23 +161,26 @@ class RobotChannel:
             return self.max_bytes
         return DINGTALK_BODY_MAX_BYTES if self.flavor == "dingtalk" else WECOM_MARKDOWN_MAX_BYTES
 
-    def _payload(self, title: str, body: str) -> dict:
-        text = f"### {title}\n{body}"
+    def _payload(self, title: str, body: str, delivery: str) -> dict:
+        text = f"### {title}\n{body}" + ROBOT_ID_LINE.format(id=delivery)
         if self.flavor == "dingtalk":
             return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
         return {"msgtype": "markdown", "markdown": {"content": text}}
 
     def measure(self, title: str, body: str) -> int:
-        """What the robot counts: WeCom the markdown content, DingTalk the whole request body (UTF-8 bytes)."""
+        """What the robot counts: WeCom the markdown content, DingTalk the whole request body (UTF-8 bytes); both
+        with the delivery-id line (fixed length, ASCII)."""
+        payload = self._payload(title, body, "0" * DELIVERY_ID_LEN)
         if self.flavor == "dingtalk":
-            return len(_encode(self._payload(title, body)))
-        return len(f"### {title}\n{body}".encode())
+            return len(_encode(payload))
+        return len(payload["markdown"]["content"].encode())
 
-    def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
+    def send(self, title: str, body: str, events: list[dict], omitted: int = 0, delivery: str | None = None) -> None:
         url = _secret(self.url, self.url_env, self.name)
         # the digest already fits (alerts.build_digest); this guards any other caller (a failed run's direct message)
         body = cut_to_fit(body, self.limit, lambda b: self.measure(title, b))
-        raw = _post_json(url, self._payload(title, body), self.timeout)
+        delivery = delivery or _message_id(self.name, title, body)
+        raw = _post_json(url, self._payload(title, body, delivery), self.timeout, delivery)
         try:
             answer = json.loads(raw or b"{}")
         except ValueError:
@@ -163,10 +205,14 @@ class EmailChannel(_BodyLimit):
     timeout: float = 10.0
     max_bytes: int | None = EMAIL_BODY_MAX_BYTES  # body text; when it cannot list everything, a CSV has the full list
 
-    def send(self, title: str, body: str, events: list[dict], omitted: int = 0) -> None:
+    def send(self, title: str, body: str, events: list[dict], omitted: int = 0, delivery: str | None = None) -> None:
         if not self.to:
             raise ChannelError(f"{self.name}: no recipients (to = [...])")
+        delivery = delivery or _message_id(self.name, title, body)
         msg = EmailMessage()
+        # the same announcements sent again are the same message: the same Message-ID (RFC 5322 3.6.4)
+        msg["Message-ID"] = f"<{delivery}@{self.sender.rpartition('@')[2] or 'treasury-recon'}>"
+        msg["X-Recon-Delivery-Id"] = delivery
         msg["Subject"] = title
         msg["From"] = formataddr(("预算执行监测", self.sender))
         msg["To"] = ", ".join(self.to)

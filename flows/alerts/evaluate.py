@@ -9,6 +9,11 @@ A digest always fits its channel's size limit (channels.py): most severe first, 
 key; lines are added while they fit, then "另有 N 条，详见 …". When the channel accepts it, every event it stands
 for is delivered (the ones not listed are in the alerts table and the workbooks' 异常明细 sheet; email attaches the
 full list as CSV).
+
+Delivery is at-least-once: a run killed after a receiver answered (its warehouse is never swapped in, so the
+outbox still holds the announcements) and a receiver that answers after the timeout both get the message again on
+the next run. Each message and each event in it carry an id that a repeat keeps (channels.delivery_id, event_id):
+receivers de-duplicate on them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from flows.alerts.channels import ChannelError, cut_to_fit
+from flows.alerts.channels import ChannelError, cut_to_fit, delivery_id, event_id
 from flows.config import AlertSettings
 from flows.formatting import mask_accounts
 from flows.warehouse import sqlgraph
@@ -244,10 +249,14 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.d
     {channel: 'sent n' | 'sent n (k listed)' | 'failed: …' | 'nothing new'}."""
     result = {}
     for channel in settings.channels:
+        # seq: the announcements of the alert this channel's outbox held before this one (rank - 1 over created_at;
+        # a run queues at most one per alert and channel), for its event id
         pending = con.execute(
-            "select o.rowid, o.alert_key, o.event, o.severity, o.title, o.body from alert_outbox as o"
+            "select o.rid, o.alert_key, o.event, o.severity, o.title, o.body, o.seq from"
+            " (select rowid as rid, *, rank() over (partition by alert_key order by created_at) - 1 as seq"
+            "  from alert_outbox where channel = ?) as o"
             " left join alerts as a on o.alert_key = a.alert_key"
-            f" where o.channel = ? and o.delivered_at is null order by {_rank_sql('o.severity')} desc,"
+            f" where o.delivered_at is null order by {_rank_sql('o.severity')} desc,"
             " a.amount desc nulls last, o.alert_key, o.created_at",
             [channel.name],
         ).fetchall()
@@ -259,25 +268,32 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.d
             counts[event] = counts.get(event, 0) + 1
         summary = "，".join(f"{EVENT_ZH[k]} {v} 条" for k, v in counts.items())
         title = f"【预算执行预警】截至 {as_of}：{summary}"
-        events = [{"alert_key": k, "event": ev, "severity": s, "title": t, "text": b} for _, k, ev, s, t, b in pending]
+        events = [
+            {
+                "event_id": event_id(channel.name, k, ev, s, seq),
+                "alert_key": k,
+                "event": ev,
+                "severity": s,
+                "title": t,
+                "text": b,
+            }
+            for _, k, ev, s, t, b, seq in pending
+        ]
+        delivery = delivery_id(channel.name, [e["event_id"] for e in events])
         digest = build_digest(title, events, channel.limit, channel.measure)
         ids = [r[0] for r in pending]
+        # every attempt records its ids on the outbox rows, delivered or not (what a receiver may have seen)
+        attempted = pa.table(
+            {"rid": pa.array(ids, pa.int64()), "event_id": pa.array([e["event_id"] for e in events], pa.string())}
+        )
         try:
-            channel.send(title, digest.body, events, omitted=digest.total - digest.shown)
+            channel.send(title, digest.body, events, omitted=digest.total - digest.shown, delivery=delivery)
         except ChannelError as e:
-            log.warning("alert channel %s: %s (kept for the next run)", channel.name, e)
-            con.execute(
-                "update alert_outbox set attempts = attempts + 1, last_error = ? where rowid in"
-                " (select unnest(?::bigint[]))",
-                [str(e), ids],
-            )
+            log.warning("alert channel %s: %s (kept for the next run; delivery id %s)", channel.name, e, delivery)
+            _record_attempt(con, attempted, delivery, None, str(e))
             result[channel.name] = f"failed: {e}"
             continue
-        con.execute(
-            "update alert_outbox set attempts = attempts + 1, delivered_at = ?, last_error = null where rowid in"
-            " (select unnest(?::bigint[]))",
-            [now, ids],
-        )
+        _record_attempt(con, attempted, delivery, now, None)
         keys = sorted({r[1] for r in pending})
         con.execute(
             "update alerts set notified_at = ?, notified_severity = severity where alert_key in"
@@ -287,6 +303,21 @@ def deliver(con: duckdb.DuckDBPyConnection, settings: AlertSettings, as_of: dt.d
         listed = "" if digest.shown == digest.total else f" ({digest.shown} listed)"
         result[channel.name] = f"sent {len(pending)}{listed}"
     return result
+
+
+def _record_attempt(
+    con: duckdb.DuckDBPyConnection, attempted: pa.Table, delivery: str, delivered_at: dt.datetime | None, error
+) -> None:
+    con.register("alert_attempt", attempted)
+    try:
+        con.execute(
+            "update alert_outbox set attempts = attempts + 1, delivery_id = ?, event_id = t.event_id,"
+            " delivered_at = coalesce(?, alert_outbox.delivered_at), last_error = ?"
+            " from alert_attempt as t where alert_outbox.rowid = t.rid",
+            [delivery, delivered_at, error],
+        )
+    finally:
+        con.unregister("alert_attempt")
 
 
 def raise_and_notify(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: AlertSettings) -> dict:

@@ -186,3 +186,6 @@ create table if not exists alert_outbox (
     attempts integer not null default 0,
     last_error varchar
 );
+-- the ids of the latest attempt (flows/alerts/channels.py): receivers de-duplicate on them (delivery is at-least-once)
+alter table alert_outbox add column if not exists delivery_id varchar;
+alter table alert_outbox add column if not exists event_id varchar;

@@ -195,7 +195,9 @@ def test_robot_digests_fit_the_robots_limits_end_to_end(tmp_path, wecom_robot, d
         assert not FULL_ACCOUNT.search(text)
         shown = [line for line in text.splitlines() if line.startswith("- ")]
         assert 5 < len(shown) < n
-        assert text.splitlines()[-1] == f"另有 {n - len(shown)} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
+        *_, more, blank, delivery = text.splitlines()  # the robots' last line is the delivery id
+        assert more == f"另有 {n - len(shown)} 条，详见 预算执行工作簿（异常明细）或 alerts 表"
+        assert blank == "" and re.fullmatch(r"> 投递编号 [0-9a-f]{32}", delivery)
         assert all("[严重]数据异常" in line for line in shown[:3])  # fatal exceptions first
     # most severe first, then the largest amount
     ranked = query(
