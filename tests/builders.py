@@ -14,21 +14,13 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-PAYMENT_HEADER = [
-    "支付凭证号",
-    "支付日期",
-    "预算单位编码",
-    "预算单位名称",
-    "项目编码",
-    "项目名称",
-    "指标文号",
-    "收款人全称",
-    "收款人账号",
-    "支付金额",
-    "用途",
-    "支付状态",
-    "原支付凭证号",
-]
+from schemas.spec import export_header
+
+PAYMENT_HEADER = export_header(
+    "payments",
+    "pay_cert_no pay_date agency_code agency_name pro_code pro_name bgt_doc_no payee_acct_name payee_acct_no pay_amt"
+    " use_des status ori_pay_cert_no",
+)
 
 
 def payment_row(
@@ -96,6 +88,13 @@ def write_csv(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(csv_text(rows, delimiter=delimiter, quote_all=quote_all).encode(encoding))
     return path
+
+
+def write_export(
+    path: Path, titles: Sequence[str], header: Sequence[str], rows: Iterable[Sequence[object]], *, encoding="utf-8"
+) -> Path:
+    """An export as treasury systems write it: title rows (one cell each), the header, the data rows."""
+    return write_csv(path, [*([t] for t in titles), header, *rows], encoding=encoding)
 
 
 def write_lines(path: Path, lines: Iterable[str], *, encoding: str = "utf-8") -> Path:
