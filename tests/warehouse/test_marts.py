@@ -293,6 +293,8 @@ def expected_projects(pays: list[Pay], refunds: list[Refund], as_of: dt.date) ->
                 "balance_carryover": carry - pco,
                 "reply_amt": D(line.reply),
                 "adj_amt": cur - D(line.reply),
+                "total_amt": cur + carry,
+                "paid_total": pc + pco,
             }
         )
     return rows
@@ -300,6 +302,7 @@ def expected_projects(pays: list[Pay], refunds: list[Refund], as_of: dt.date) ->
 
 def expected_units(pays: list[Pay], refunds: list[Refund], as_of: dt.date) -> list[dict]:
     evs = events(pays, refunds, as_of)
+    projects = expected_projects(pays, refunds, as_of)
     rows = []
     for agency in sorted({line.agency for line in LINES}):
         lines = [line for line in LINES if line.agency == agency]
@@ -326,6 +329,10 @@ def expected_units(pays: list[Pay], refunds: list[Refund], as_of: dt.date) -> li
                 "unbudgeted_amt": unbudgeted,
                 "project_count": len(lines),
                 "reply_amt": sum((D(line.reply) for line in lines), D("0.00")),
+                "squeeze_amt": sum((p["squeeze_amt"] for p in projects if p["agency_code"] == agency), D("0.00")),
+                "squeeze_count": sum(p["squeeze_count"] for p in projects if p["agency_code"] == agency),
+                "total_amt": cur + carry,
+                "paid_total": pc + pco,
             }
         )
     return rows
