@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -174,3 +175,190 @@ def test_a_second_publish_waits_for_the_first_and_never_removes_its_files(genera
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and the lock is released after a publish
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A read-write analyst session on the published warehouse
+
+HOLDER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])  # what `duckdb recon.duckdb` and a bare connect do: read-write, the file's lock
+if sys.argv[2] == "writes":
+    con.execute("create table analyst_scratch as select 42 as x")  # committed, in recon.duckdb.wal, not checkpointed
+for line in sys.stdin:
+    print(con.execute("select count(*), coalesce(sum(net_amt), 0) from payments").fetchone(), flush=True)
+con.close()
+"""
+
+
+class Holder:
+    """A real second process holding a read-write DuckDB connection on ``path``; ``ask()`` makes it query."""
+
+    def __init__(self, path: Path, mode: str = "idle"):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(path), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def ask(self) -> str:
+        self.proc.stdin.write("?\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> int:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        return self.proc.wait(timeout=60)
+
+
+def assert_lock_held_by(path: Path, holder: Holder) -> None:
+    """Without the private copy, every read of the published file fails: this is what the run has to get around."""
+    with pytest.raises(duckdb.IOException, match=rf"Could not set lock.*\(PID {holder.proc.pid}\)"):
+        duckdb.connect(str(path), read_only=True)
+
+
+def run_cli(sample_raw: Path, wh: Path, out: Path, as_of: str) -> subprocess.CompletedProcess:
+    """`recon run` as the nightly runs it: a real process, against the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_HOME": str(wh.parent / "prefect-home")}
+    env.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    argv = ["run", "--raw", str(sample_raw), "--warehouse", str(wh), "--out", str(out), "--as-of", as_of]
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("mode", ["idle", "writes"])
+def test_a_read_write_session_never_breaks_the_nightly(prefect_server, sample_raw: Path, tmp_path: Path, mode: str):
+    """An analyst forgot -readonly: a real process holds the published warehouse read-write (idle, or having written
+    a table of its own) across a full `recon run`. The run exits 0 and says once who holds the file; the session
+    still reads its old, consistent version; a new connection sees the new data; no stale log is left to make new
+    connections fail; the session then closes cleanly and the warehouse stays the run's."""
+    wh, out = tmp_path / "recon.duckdb", tmp_path / "out"
+    later = sample_raw / "payments" / "payments_2025_06-07.csv"
+    held = later.read_bytes()
+    later.unlink()
+    first = run_cli(sample_raw, wh, out, "2025-06-30")
+    assert first.returncode == 0, first.stderr
+    holder = Holder(wh, mode)
+    try:
+        before = holder.ask()
+        assert before == "(5, Decimal('497000.00'))"
+        assert_lock_held_by(wh, holder)
+        assert wh.with_name("recon.duckdb.wal").exists() == (mode == "writes")
+        later.write_bytes(held)
+        captured = run_cli(sample_raw, wh, out, "2025-12-31")
+        assert captured.returncode == 0, captured.stderr
+        summary = captured.stdout
+        assert "files: 1 new, 3 already loaded" in summary
+        named = [line for line in captured.stderr.splitlines() if f"(PID {holder.proc.pid})" in line]
+        assert len(named) == 1 and "held open read-write" in named[0] and "duckdb -readonly" in named[0]
+        assert holder.ask() == before  # the session's old version, whole
+        assert not wh.with_name("recon.duckdb.wal").exists()
+        with duckdb.connect(str(wh), read_only=True) as con:  # a new analyst connection: the new data
+            assert con.execute("select count(*), sum(net_amt) from payments").fetchone() == (7, Decimal("742000.00"))
+            tables = {t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()}
+            assert "analyst_scratch" not in tables
+        workbook = out / "990001_2025" / "预算执行_990001_2025_2025-12-31.xlsx"
+        openpyxl.load_workbook(workbook, read_only=True).close()
+        assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
+    finally:
+        assert holder.close() == 0  # its close (a checkpoint into its own, replaced file) does not fail...
+    with duckdb.connect(str(wh), read_only=True) as con:  # ...and does not touch the published one
+        assert con.execute("select count(*), sum(net_amt) from payments").fetchone() == (7, Decimal("742000.00"))
+
+
+def test_the_failure_hook_under_a_read_write_session_swaps_a_whole_state(sample_raw: Path, tmp_path: Path):
+    """The failed-run path (what the flow's on_failure hook calls) with a session holding the file read-write: it
+    builds on a whole copy of the published version, so what it swaps in is that version plus the run_failed
+    alert, never half of anything; the session keeps its old version."""
+    wh = tmp_path / "recon.duckdb"
+    build_night(wh, DEC31, raw_dir=sample_raw)
+    holder = Holder(wh, "writes")
+    try:
+        before = holder.ask()
+        assert_lock_held_by(wh, holder)
+        build_night(wh, DEC31, failure="reconcile: disk full")
+        assert holder.ask() == before
+        with duckdb.connect(str(wh), read_only=True) as con:
+            assert str(con.execute("select count(*), sum(net_amt) from payments").fetchone()) == before
+            assert con.execute("select count(*) from alerts where kind = 'run_failed'").fetchone() == (1,)
+            assert con.execute("select count(*) from runs").fetchone() == (1,)  # the failed run records none
+    finally:
+        assert holder.close() == 0
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name or p.name.endswith(".wal")]
+
+
+READER = """
+import sys
+from pathlib import Path
+from flows.warehouse import db
+with db.snapshot(Path(sys.argv[1])) as con:
+    print(con.execute("select count(*) from payments").fetchone()[0], flush=True)
+    sys.stdin.readline()
+    print(con.execute("select count(*) from payments").fetchone()[0], flush=True)
+"""
+
+
+def test_a_snapshot_in_use_survives_a_build_and_a_killed_ones_does_not(sample_raw: Path, tmp_path: Path):
+    """A private copy another process is reading (flock-ed) is left alone by a Build's clean-up; once its reader is
+    killed, the next Build removes it like any other leftover."""
+    wh = tmp_path / "recon.duckdb"
+    build_night(wh, DEC31, raw_dir=sample_raw)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(wh)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        n = reader.stdout.readline().strip()
+        snaps = list(tmp_path.glob(".recon.duckdb.*.snapshot.tmp"))
+        assert len(snaps) == 1
+        build_night(wh, DEC31, raw_dir=sample_raw)  # a whole run: its Build cleans stale temporary files first
+        assert snaps[0].exists()
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == n
+        assert reader.wait(timeout=30) == 0
+        assert not snaps[0].exists()  # removed on close
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    killed = subprocess.Popen(
+        [sys.executable, "-c", READER, str(wh)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert killed.stdout.readline().strip() == n
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait(timeout=30) == -signal.SIGKILL
+    (leftover,) = tmp_path.glob(".recon.duckdb.*.snapshot.tmp")
+    build_night(wh, DEC31, raw_dir=sample_raw)
+    assert not leftover.exists()
+
+
+APPENDER = """
+import sys, time
+with open(sys.argv[1], "ab", buffering=0) as f:
+    print("writing", flush=True)
+    while True:
+        f.write(b"x" * 4096)
+        time.sleep(0.0005)
+"""
+
+
+def test_a_copy_is_never_taken_of_a_file_being_written(tmp_path: Path):
+    """The Build's and the snapshot's byte copy is taken again while the file changes under it, and after a few
+    tries fails with one line saying why and what to do; once the writer stops, it succeeds."""
+    from flows.warehouse import db
+
+    src, dst = tmp_path / "recon.duckdb", tmp_path / "copy"
+    src.write_bytes(b"\0" * (8 << 20))
+    writer = subprocess.Popen([sys.executable, "-c", APPENDER, str(src)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        with pytest.raises(RuntimeError, match=r"kept changing while it was copied.*read-write session") as e:
+            db.stable_copy(src, dst)
+        assert "\n" not in str(e.value)
+    finally:
+        writer.kill()
+        writer.wait()
+    db.stable_copy(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
