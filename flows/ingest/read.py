@@ -290,7 +290,9 @@ def choose_encoding(samples: list[bytes], declared: str | None = None, *, binary
     scored = []
     for i, candidate in enumerate(candidates):
         try:
-            bad = sum(s.decode(candidate, MARK).count(BAD) for s in samples)
+            # "replace" stays in C (a Python handler costs ~0.7 s on 2 MiB of GBK judged as UTF-8); a U+FFFD
+            # already in the text counts against every candidate alike
+            bad = sum(s.decode(candidate, "replace").count("\ufffd") for s in samples)
         except LookupError:
             continue
         scored.append((bad, i, candidate))
