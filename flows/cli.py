@@ -319,8 +319,10 @@ def report_failure(e: Exception, settings, debug: bool) -> int:
     run_failed = nightly is not None and isinstance(e, nightly.RunFailed)
     cause = e.cause if run_failed else e
     found = describe(cause, settings)
-    if debug or found is None:
-        traceback.print_exception(e)
+    if debug:
+        traceback.print_exception(e)  # the whole chain: the cause, then the step that failed
+    elif found is None:
+        traceback.print_exception(cause)  # a bug: where it happened
     outputs_failed = run_failed and isinstance(e, nightly.OutputsFailed)
     if outputs_failed:
         state = f"warehouse updated ({e.warehouse}: run {e.run_id}, as of {e.as_of}), outputs not written"
@@ -328,7 +330,8 @@ def report_failure(e: Exception, settings, debug: bool) -> int:
         again = f"then run `recon run --as-of {e.as_of}` again to write them (nothing is loaded twice)"
     else:
         wh = e.warehouse if run_failed else (settings.warehouse if settings is not None else None)
-        state = f"warehouse not updated, left as it was ({wh})" if wh else "the run failed"
+        # nothing of the run is in it; the failure hook records a run_failed alert when the warehouse takes it
+        state = f"warehouse not updated ({wh}: nothing of this run was loaded)" if wh else "the run failed"
         where, again = None, "then run again"  # the warehouse is named already
     if found is None:
         first = (str(cause).strip().splitlines() or [""])[0][:300]
