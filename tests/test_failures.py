@@ -366,3 +366,23 @@ def test_a_worker_s_os_error_is_recognised_from_its_traceback_text():
         "/srv/out/990001_2025/.x.tmp.xlsx",
     )
     assert describe(RuntimeError("a workbook worker failed (exit 1): ValueError: bad")) is None
+
+
+def test_the_temporary_server_timeout_comes_from_the_config_then_the_environment(tmp_path: Path, monkeypatch):
+    from flows.config import DEFAULT_PREFECT_SERVER_TIMEOUT, ConfigError, load_settings
+
+    monkeypatch.delenv("RECON_PREFECT_SERVER_TIMEOUT", raising=False)
+    config = tmp_path / "recon.toml"
+    config.write_text("", encoding="utf-8")
+    assert load_settings(config).prefect_server_timeout == DEFAULT_PREFECT_SERVER_TIMEOUT == 90
+    monkeypatch.setenv("RECON_PREFECT_SERVER_TIMEOUT", "120")
+    assert load_settings(config).prefect_server_timeout == 120
+    config.write_text("[run]\nprefect_server_timeout = 45\n", encoding="utf-8")
+    assert load_settings(config).prefect_server_timeout == 45  # the file wins
+    config.write_text("[run]\nprefect_server_timeout = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"run.prefect_server_timeout: must be a whole number from 1 to 3600"):
+        load_settings(config)
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("RECON_PREFECT_SERVER_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match=r"^RECON_PREFECT_SERVER_TIMEOUT \(environment, for run.prefect_server_t"):
+        load_settings(config)
