@@ -1,7 +1,7 @@
 """One settings object, read from one TOML config file; secrets come from the environment by name, at use time.
 
 Defaults run the bundled sample out of the box. Relative paths are relative to the config file's folder (or the
-current folder when there is no config file). Two run settings may come from the environment instead
+current folder when there is no config file). Three run settings may come from the environment instead
 (``ENV_FALLBACKS``: read here, when a Settings is made, and nowhere else); the config file wins.
 
 Light on purpose (no DuckDB, pandera or pandas; tests/test_architecture.py): every stage reads it.
@@ -49,6 +49,7 @@ KNOWN_KEYS = {
         "dask_workers",
         "duckdb_memory_limit",
         "publish_workers",
+        "prefect_server_timeout",
     },
     "schedule": {"cron", "timezone"},
     "alerts": {"behind_warning_pp", "behind_critical_pp", "elapsed_baseline", "channels"},
@@ -58,8 +59,13 @@ KNOWN_KEYS = {
 ENV_FALLBACKS = {
     "duckdb_memory_limit": "RECON_DUCKDB_MEMORY_LIMIT",  # run.duckdb_memory_limit
     "publish_workers": "RECON_PUBLISH_WORKERS",  # run.publish_workers
+    "prefect_server_timeout": "RECON_PREFECT_SERVER_TIMEOUT",  # run.prefect_server_timeout
 }
 MAX_PUBLISH_WORKERS = 64
+# Seconds `recon run` waits for Prefect's temporary server (it tries twice). Prefect's own default is 20 s; a fresh
+# server database takes ~14 s on an idle 2-core machine, and a loaded one missed 20 s (issue 11).
+DEFAULT_PREFECT_SERVER_TIMEOUT = 90
+MAX_PREFECT_SERVER_TIMEOUT = 3600
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|B|bytes)?\s*$", re.IGNORECASE)
 _MM_DD = re.compile(r"^(\d{2})-(\d{2})$")
 
@@ -76,6 +82,7 @@ class Settings:
     dask_workers: int = 2
     duckdb_memory_limit: str | None = None  # e.g. "3GB"; else $RECON_DUCKDB_MEMORY_LIMIT; else min(3 GiB, RAM / 2)
     publish_workers: int | None = None  # workbook processes; else $RECON_PUBLISH_WORKERS; else by cores and units
+    prefect_server_timeout: int | None = None  # seconds; else $RECON_PREFECT_SERVER_TIMEOUT; else 90
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "Asia/Shanghai"
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -88,6 +95,8 @@ class Settings:
             value = os.environ.get(env, "").strip() if getattr(self, name) is None else ""
             if value:
                 object.__setattr__(self, name, _from_environment(name, env, value))
+        if self.prefect_server_timeout is None:
+            object.__setattr__(self, "prefect_server_timeout", DEFAULT_PREFECT_SERVER_TIMEOUT)
 
     def today(self) -> dt.date:
         return dt.datetime.now(ZoneInfo(self.timezone)).date()
@@ -137,6 +146,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         dask_workers=v.integer(run, "run", "dask_workers", 2, 1, 256),
         duckdb_memory_limit=v.memory(run, "run", "duckdb_memory_limit"),
         publish_workers=v.integer(run, "run", "publish_workers", None, 1, MAX_PUBLISH_WORKERS),
+        prefect_server_timeout=v.integer(run, "run", "prefect_server_timeout", None, 1, MAX_PREFECT_SERVER_TIMEOUT),
         schedule_cron=v.cron(schedule, "schedule", "cron", "0 2 * * *"),
         schedule_timezone=v.timezone(schedule, "schedule", "timezone", timezone),
         alerts=alert_settings,
@@ -288,6 +298,12 @@ def _from_environment(name: str, env: str, value: str):
         if not value.isdigit() or not 1 <= int(value) <= MAX_PUBLISH_WORKERS:
             raise ConfigError(
                 f"{where}: must be a whole number of processes from 1 to {MAX_PUBLISH_WORKERS}, got {value!r}"
+            )
+        return int(value)
+    if name == "prefect_server_timeout":
+        if not value.isdigit() or not 1 <= int(value) <= MAX_PREFECT_SERVER_TIMEOUT:
+            raise ConfigError(
+                f"{where}: must be a whole number of seconds from 1 to {MAX_PREFECT_SERVER_TIMEOUT}, got {value!r}"
             )
         return int(value)
     if not _MEMORY.match(value):

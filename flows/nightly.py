@@ -2,13 +2,17 @@
 
 discover new files in raw/ -> ingest each file (read, parse, validate: independent tasks) -> build the warehouse
 (flows/build.py: load, reconcile, alerts, run record on a private copy, swapped in at once) -> publish the outputs
-(workbooks, report paragraph, mart copies). Retries only where I/O can fail transiently. A failed run's hook
-records and sends a run_failed alert through the same build function.
+(workbooks, report paragraph, mart copies). Retries only where I/O can fail transiently, and only errors that can
+pass on a retry (``transient``): a full disk, a read-only folder or a file where a folder should be fail at once.
+A failed build raises ``BuildFailed`` (the warehouse is as it was), failed outputs ``OutputsFailed`` (the warehouse
+already holds the new run): the CLI words them as one line. A failed run's hook records and sends a run_failed
+alert through the same build function.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 from pathlib import Path
 
@@ -22,8 +26,58 @@ from flows.ingest.discover import NewFile, Skipped, discover, no_export_message
 from flows.ingest.validate import FileBatch, ingest
 from flows.warehouse import db
 
+log = logging.getLogger("treasury_recon.run")
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+RETRY_DELAY_SECONDS = 5
+# OSErrors that can pass on a retry: the file or device is busy (held by another program), the call was interrupted
+# or timed out (a network share). Everything else (ENOSPC, EROFS, EACCES, ENOTDIR, EEXIST, ...) is permanent:
+# waiting 5 s does not free a disk, make a folder writable or turn a file into a folder.
+TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETXTBSY, errno.ETIMEDOUT})
+# Windows: a workbook open in Excel is a PermissionError with winerror 32 (sharing violation) or 33 (lock violation)
+TRANSIENT_WINERRORS = frozenset({32, 33})
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether ``exc`` can pass on a retry (``TRANSIENT_ERRNOS``, Windows' locked files); a PermissionError on
+    Linux/macOS is the file's mode or owner, permanent."""
+    if not isinstance(exc, OSError):
+        return False
+    if getattr(exc, "winerror", None) in TRANSIENT_WINERRORS:
+        return True
+    return exc.errno in TRANSIENT_ERRNOS
+
+
+def transient(task, task_run, state) -> bool:
+    """Prefect retry_condition_fn: retry only a transient error (``is_transient``), and say so on the console."""
+    exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
+    if not is_transient(exc):
+        return False
+    log.warning("%s: %s: may pass on a retry, retrying in %d s", task.name, exc, RETRY_DELAY_SECONDS)
+    return True
+
+
+class RunFailed(Exception):
+    """One step of the run failed on an expected condition (``cause``: disk full, memory, a path); the CLI prints
+    ``cause`` as one line with where and what to do. Picklable (Prefect keeps a failed flow's exception)."""
+
+    def __init__(self, cause: BaseException, warehouse: str, out_dir: str, run_id: str, as_of: dt.date):
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause, self.warehouse, self.out_dir, self.run_id, self.as_of = cause, warehouse, out_dir, run_id, as_of
+
+    def __reduce__(self):
+        return (type(self), (self.cause, self.warehouse, self.out_dir, self.run_id, self.as_of))
+
+
+class BuildFailed(RunFailed):
+    """Loading, reconciling or publishing the warehouse failed: the warehouse is as it was (the private copy is
+    thrown away)."""
+
+
+class OutputsFailed(RunFailed):
+    """The warehouse was built and swapped in (it holds run ``run_id``), then writing the outputs failed."""
+
+
+@task(retries=2, retry_delay_seconds=RETRY_DELAY_SECONDS, retry_condition_fn=transient, cache_policy=NO_CACHE)
 def discover_files(raw_dir: Path, warehouse_path: Path) -> tuple[list[NewFile], list[Skipped]]:
     """Files in raw/ whose content (sha256) the warehouse has not seen."""
     return discover(raw_dir, db.known_files(warehouse_path))
@@ -50,7 +104,7 @@ def build_warehouse(
     )
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=RETRY_DELAY_SECONDS, retry_condition_fn=transient, cache_policy=NO_CACHE)
 def publish_outputs(
     warehouse_path: Path,
     out_dir: Path,
@@ -107,7 +161,11 @@ def notify_failure(flow, flow_run, state) -> None:
     try:
         build_night(settings.warehouse, as_of, settings=settings, failure=error)
     except Exception as e:  # the warehouse itself may be what failed: still tell people
-        logging.getLogger("treasury_recon.alerts").error("cannot record the failed run (%s); sending directly", e)
+        logging.getLogger("treasury_recon.alerts").warning(
+            "the run_failed alert is not in the warehouse (%s)%s",
+            (str(e).strip().splitlines() or [type(e).__name__])[0],
+            "; sending it to the channels directly" if settings.alerts.channels else "",
+        )
         for channel in settings.alerts.channels:
             try:
                 channel.send(f"【严重】treasury-recon 夜间任务失败（{as_of}）", error, [])
@@ -139,20 +197,27 @@ def recon_flow(
     logger.info("%d new file(s), %d already loaded", len(new), len(skipped))
     futures = [ingest_file.submit(n, settings.fiscal_year) for n in new]
     batches = [f.result() for f in futures]
-    night = build_warehouse(settings, as_of, batches, skipped, run_id, started)
+    where = (str(settings.warehouse), str(settings.out_dir), run_id, as_of)
+    try:
+        night = build_warehouse(settings, as_of, batches, skipped, run_id, started)
+    except Exception as e:  # the CLI tells an expected failure (disk, memory) from a bug by the cause
+        raise BuildFailed(e, *where) from e
     # nothing reconciled for the date (an empty raw/ and warehouse): nothing to publish, not an error
-    outputs = (
-        publish_outputs(
-            settings.warehouse,
-            settings.out_dir,
-            as_of,
-            settings.alerts,
-            settings.mask_accounts,
-            settings.publish_workers,
+    try:
+        outputs = (
+            publish_outputs(
+                settings.warehouse,
+                settings.out_dir,
+                as_of,
+                settings.alerts,
+                settings.mask_accounts,
+                settings.publish_workers,
+            )
+            if night.marts.get("execution_by_unit")
+            else []
         )
-        if night.marts.get("execution_by_unit")
-        else []
-    )
+    except Exception as e:  # the warehouse is published already, whatever failed here
+        raise OutputsFailed(e, *where) from e
     loaded = night.loaded
     return {
         "run_id": run_id,

@@ -106,3 +106,30 @@ def load_spec(path: Path = HEADERS_TOML) -> Spec:
         subtotals=tuple(data["rows"]["subtotals"]),
         notes=tuple(data["rows"]["notes"]),
     )
+
+
+def export_header(kind: str, columns: str, *, unit: str | None = None) -> list[str]:
+    """The header row of an export of ``kind`` with the given columns, spelt from headers.toml (the one list of them).
+
+    ``columns`` is space-separated: a canonical name gives that column's first alias; any other word must be one of
+    the kind's aliases and is kept as written (exports spell headers differently). ``unit`` ("元" or "万元") adds
+    "（unit）" to the money columns, as some exports do. For the demo samples, the generator and the tests, so no
+    header list is written twice and none drifts from what the reader accepts.
+
+    >>> export_header("refunds", "refund_no ori_pay_cert_no 退回日期 refund_amt")
+    ['退回凭证号', '原支付凭证号', '退回日期', '退回金额']
+    >>> export_header("budget", "pro_code reply_amt", unit="万元")
+    ['项目编码', '年初预算数（万元）']
+    """
+    spec = load_spec().kinds[kind]
+    names = {c.name: c for c in spec.columns}
+    out = []
+    for word in columns.split():
+        if word in names:
+            column, text = names[word], names[word].aliases[0]
+        elif word in spec.alias_to_column:
+            column, text = names[spec.alias_to_column[word]], word
+        else:
+            raise ValueError(f"{kind}: {word!r} is neither a column nor an alias in {HEADERS_TOML.name}")
+        out.append(f"{text}（{unit}）" if unit and column.type == "money" else text)
+    return out

@@ -7,7 +7,9 @@ no test reads anything outside it.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +19,29 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_TASKS_DEFAULT_NO_CACHE", "true")
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is when written to (pytest swaps it per test and per capsys)."""
+
+    def __getattr__(self, name: str):
+        return getattr(sys.stderr, name)
+
+
+@pytest.fixture(autouse=True)
+def _prefect_logs_to_the_current_stderr():
+    """Prefect's console handlers keep the sys.stderr of the test that first configured them: a pytest capture
+    stream, closed when that test ends. A later flow run then logs to a closed file, and Prefect's print patching
+    turns the handler's error report into a RecursionError. Make them write to whatever stderr is current."""
+    current = _CurrentStderr()
+    for name, logger in [("", logging.getLogger()), *logging.Logger.manager.loggerDict.items()]:
+        if (name == "" or name.startswith("prefect")) and isinstance(logger, logging.Logger):
+            for handler in logger.handlers:
+                if type(handler) is logging.StreamHandler or type(handler).__name__ == "PrefectConsoleHandler":
+                    handler.stream = current  # not setStream(): it flushes the old, perhaps closed, stream
+                    if hasattr(handler, "console"):  # PrefectConsoleHandler writes through a rich Console
+                        handler.console.file = current
+    yield
 
 
 @pytest.fixture

@@ -182,3 +182,12 @@ def test_serve_with_a_dead_prefect_server_is_one_line(tmp_path: Path, capsys, mo
     assert cli.main(["serve", "--raw", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb")]) == 2
     err = one_line_error(capsys)
     assert f"Prefect server at {url} is not reachable" in err and "prefect server start" in err
+
+
+@pytest.mark.parametrize("argv", [["--debug", "sql", "select 1"], ["sql", "--debug", "select 1"], ["sql", "select 1"]])
+def test_debug_is_a_flag_of_every_command_before_or_after_it(argv: list[str]):
+    """Issue 11 item 6: `recon --debug <command>` and `recon <command> --debug` both show tracebacks."""
+    args = cli.build_parser().parse_args(argv)
+    assert bool(getattr(args, "debug", False)) is ("--debug" in argv)
+    for command in ("run", "sql", "serve", "generate", "demo"):
+        assert "--debug" in cli.build_parser()._subparsers._group_actions[0].choices[command].format_help()

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from flows.demo.samples import PAYMENT_HEADER as HEADER
+from flows.demo.samples import REFUND_HEADER
+from schemas.spec import export_header
 
 REGIONS = ["示例", "城关", "东湖", "西山", "南岭", "北川", "清河", "白沙", "青石", "临江", "龙泉", "石门"]
 DEPARTMENTS = [
@@ -243,7 +245,7 @@ def generate(
         with path.open("w", encoding="gb18030", newline="") as f:
             w = csv.writer(f)
             w.writerow(["国库集中支付资金退回通知书"])
-            w.writerow(["退回凭证号", "原支付凭证号", "退回日期", "退回金额", "退回原因"])
+            w.writerow(REFUND_HEADER)
             w.writerows(refunds)
         refund_paths.append(path)
     budget_paths = [out_dir / "budget" / f"budget_{fy}.xlsx"] if write_budget else []
@@ -288,22 +290,14 @@ def _write_budget(path, fy, unit_codes, unit_names, pro_unit, pro_codes, pro_nam
     ws.append([f"{fy}年项目预算及分季度用款计划"])
     ws.append(["金额单位：万元"])
     top = [
-        "项目编码",
-        "项目名称",
-        "预算单位编码",
-        "预算单位名称",
-        "指标文号",
-        "年初预算数",
-        "调整预算数",
-        "全年预算数",
-        "上年结转数",
+        *export_header(
+            "budget", "pro_code pro_name agency_code agency_name bgt_doc_no reply_amt adj_amt cur_amt 上年结转数"
+        ),
         "分季度用款计划",
-        None,
-        None,
-        None,
+        *[None] * 3,
     ]
     ws.append(top)
-    ws.append([None] * 9 + ["一季度", "二季度", "三季度", "四季度"])
+    ws.append([None] * 9 + export_header("budget", "plan_q1 plan_q2 plan_q3 plan_q4"))
     ws.merge_cells(start_row=3, start_column=10, end_row=3, end_column=13)
     for c in range(1, 10):
         ws.merge_cells(start_row=3, start_column=c, end_row=4, end_column=c)

@@ -14,26 +14,15 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
+from schemas.spec import export_header
+
 AGENCY = ("990001", "示例县公路事务中心")
-PAYMENT_HEADER = [
-    "支付凭证号",
-    "支付日期",
-    "预算单位编码",
-    "预算单位名称",
-    "项目编码",
-    "项目名称",
-    "指标文号",
-    "功能分类编码",
-    "部门经济分类编码",
-    "资金性质",
-    "支付方式",
-    "收款人全称",
-    "收款人账号",
-    "支付金额",
-    "用途",
-    "支付状态",
-    "原支付凭证号",
-]
+PAYMENT_HEADER = export_header(
+    "payments",
+    "pay_cert_no pay_date agency_code agency_name pro_code pro_name bgt_doc_no exp_func_code dep_bgt_eco_code"
+    " fund_type pay_type payee_acct_name payee_acct_no pay_amt use_des status ori_pay_cert_no",
+)
+REFUND_HEADER = export_header("refunds", "refund_no ori_pay_cert_no refund_date refund_amt reason")
 P1 = ("990001250001", "农村公路安保工程")
 P2 = ("990001250002", "桥梁定期检测")
 P3 = ("990001250003", "养护道班运行经费")
@@ -153,21 +142,12 @@ PAYMENTS_JUL = [
         "",
     ),
 ]
-BUDGET_HEADER = [
-    "项目编码",
-    "项目名称",
-    "预算单位编码",
-    "功能分类编码",
-    "指标文号",
-    "年初预算数（万元）",
-    "调整预算数（万元）",
-    "全年预算数（万元）",
-    "上年结转数（万元）",
-    "一季度计划（万元）",
-    "二季度计划（万元）",
-    "三季度计划（万元）",
-    "四季度计划（万元）",
-]
+BUDGET_HEADER = export_header(
+    "budget",
+    "pro_code pro_name agency_code exp_func_code bgt_doc_no reply_amt adj_amt cur_amt 上年结转数"
+    " 一季度计划 二季度计划 三季度计划 四季度计划",
+    unit="万元",
+)
 BUDGET = [
     (*P1, "990001", "2140106", "示财预〔2025〕3号；示财预〔2024〕97号", 120, 0, 120, 30, 20, 40, 40, 20),
     (*P2, "990001", "2140106", "示财预〔2025〕3号；示财预〔2025〕41号", 35, 5, 40, 0, 0, 20, 20, 0),
@@ -233,7 +213,7 @@ def write_samples(raw_dir: Path) -> list[Path]:
     wb = Workbook()
     ws = wb.active
     ws.title = "退回"
-    ws.append(["退回凭证号", "原支付凭证号", "退回日期", "退回金额", "退回原因"])
+    ws.append(REFUND_HEADER)
     ws.append(["RF2025000011", "PV2025000104", "2025/8/2", 10000, "检测费结算退回"])
     path = raw_dir / "refunds" / "refunds_2025.xlsx"
     wb.save(path)

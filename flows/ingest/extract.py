@@ -233,6 +233,27 @@ def _starts(first: pa.Array, words: tuple[str, ...], *, colon: bool = False) -> 
     return pc.fill_null(pc.match_substring_regex(first, pattern), False)
 
 
+def undecodable_reject(number: int, fields: list[str], escaped: str, grid: Grid, header: Header) -> dict:
+    """The rejection of a row holding bytes that are not valid in the file's encoding (the bytes shown escaped),
+    with the row's unit as far as its readable cells tell (so it lands in that unit's outputs)."""
+    units = {}
+    for name in ("agency_code", "agency_name", "ori_pay_cert_no"):
+        j = header.columns.get(name)
+        cell = fields[j].strip() if j is not None and j < len(fields) else ""
+        units[name] = cell if cell and "\\x" not in cell else None
+    encoding = (grid.encoding or "").replace(" (BOM)", "").upper() or "the file's encoding"
+    shown = escaped if len(escaped) <= 80 else escaped[:80] + "…"
+    return {
+        "source_row": number,
+        "column": None,
+        "value": (grid.delimiter or ",").join(fields)[:2000],
+        "check": "encoding",
+        "message": f"row {number}: bytes {shown} are not valid {encoding} text (shown escaped); the row is "
+        f"rejected, the rest of the file loads — 第 {number} 行含有无法按 {encoding} 解码的字节 {shown}，该行未载入",
+        **units,
+    }
+
+
 def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = None) -> Extracted:
     spec = spec or load_spec()
     kind = spec.kinds[kind_name]
@@ -241,6 +262,7 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
     # CSV title lines narrower than the header are odd rows, outside the grid: they are title rows too
     first_header_number = grid.row_numbers[header.row].as_py()
     odd_titles = [fields for number, fields in grid.odd_rows if number < first_header_number]
+    odd_titles += [fields for number, fields, _ in grid.undecodable if number < first_header_number]
     title_unit, year, agency_name, agency_code = read_title(odd_titles + head[: header.row])
     notes: list[str] = []
     units: dict[str, str] = {}
@@ -374,6 +396,11 @@ def extract(grid: Grid, kind_name: str, file_label: str, *, spec: Spec | None = 
                 "a value with an unquoted delimiter (e.g. 1,234.56 without quotes) shifts the columns",
             }
         )
+    for number, fields, escaped in grid.undecodable:
+        if number < first_header_number:  # a title row with a bad byte is still a title row
+            odd_skipped += 1
+            continue
+        odd_rejects.append(undecodable_reject(number, fields, escaped, grid, header))
     skipped = body + pc.sum(pc.cast(skip, pa.int64())).as_py() if n else body
     skipped += odd_skipped
     return Extracted(

@@ -12,7 +12,8 @@ Into ``out_dir/<agency_code>_<fiscal_year>/``:
 Money stays exact: DECIMAL columns are fetched as Python ``Decimal`` (never through ``.df()``), amounts are shown in
 万元 rounded half-up to 0.01 from the exact yuan sum, and rates are the marts' (computed once, in SQL, half-up).
 Every file is written to a temporary name in its folder and moved into place with ``os.replace``, so a reader
-never sees half a file.
+never sees half a file. A publish holds the output folder's lock and first removes the temporary files a killed
+publish left there (flows/publish/documents.py ``publishing``; only our own names: ``OUTPUT_PREFIXES``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ import duckdb
 
 from flows.config import AlertSettings
 from flows.formatting import mask_accounts
-from flows.publish.documents import tmp_for, unit_folder, write_atomic, write_documents
+from flows.publish.documents import (
+    DOCUMENT_PREFIXES,
+    publishing,
+    temp_name_pattern,
+    tmp_for,
+    unit_folder,
+    write_atomic,
+    write_documents,
+)
 from flows.publish.paragraph import behind_thresholds
 from flows.publish.unit import UnitData
 from flows.publish.workbook import build_operator_workbook
@@ -40,6 +49,16 @@ from flows.warehouse import db
 log = logging.getLogger("treasury_recon.publish")
 
 MARTS = ("execution_by_project", "execution_by_unit", "execution_by_quarter", "carryover_squeeze", "exceptions")
+
+# The final names' starts of every file a publish writes: its temporary names are these with tmp_for's pattern.
+OUTPUT_PREFIXES = DOCUMENT_PREFIXES + tuple(f"{mart}_" for mart in MARTS)
+_OUTPUT_TEMP = temp_name_pattern(OUTPUT_PREFIXES)
+
+
+def is_output_temp(name: str) -> bool:
+    """Whether a file name is one of a publish's temporary names (what the next publish removes)."""
+    return _OUTPUT_TEMP.fullmatch(name) is not None
+
 
 CSV_UNSAFE_PREFIX = r"^[=+\-@\t\r]"  # cells Excel would evaluate when it opens the CSV
 SEVERITY_ORDER = {"fatal": 0, "warning": 1, "info": 2}
@@ -351,6 +370,18 @@ def publish_outputs(
     (never reconciled for that date). The 自评表's 分值 is the marts' (self_assessment_funds: the reconcile step's
     weight).
     """
+    with publishing(Path(out_dir), OUTPUT_PREFIXES):
+        return _publish(warehouse_path, Path(out_dir), as_of, alert_settings, mask, workers)
+
+
+def _publish(
+    warehouse_path: Path,
+    out_dir: Path,
+    as_of: dt.date,
+    alert_settings: AlertSettings | None,
+    mask: bool,
+    workers: int | None,
+) -> list[Path]:
     written: list[Path] = []
     with db.read_only(Path(warehouse_path)) as con:
         try:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from flows.config import AlertSettings
 from flows.formatting import fmt_wan
-from flows.publish.unit import QUARTER_NAMES, UnitData, dec
+from flows.publish.unit import QUARTER_NAMES, UnitData
 
 
 def _name(code: str | None, name: str | None) -> str:
@@ -48,17 +48,16 @@ def funds_paragraph(
     amounts it divides, so a reader can check it; the behind-plan thresholds are the configured ones."""
     warning_pp, _ = behind_thresholds(behind_warning_pp, behind_critical_pp)
     u = data.unit
-    cur, carry = dec(u["cur_amt"]), dec(u["carryover_amt"])
-    paid_cur, paid_carry = dec(u["paid_current"]), dec(u["paid_carryover"])
+    carry, paid_carry = u["carryover_amt"], u["paid_carryover"]
     as_of = data.as_of.isoformat()
     lines = [f"# 资金情况说明（草稿）：{data.agency_name} {data.fiscal_year} 年度，截至 {as_of}", ""]
 
     lines.append(
         f"{_name(data.agency_code, data.agency_name)}{data.fiscal_year}年度预算资金截至 {as_of} 的执行情况："
-        + _funds_clause("当年财政拨款", cur, paid_cur, "执行率", u.get("execution_rate_pct"))
+        + _funds_clause("当年财政拨款", u["cur_amt"], u["paid_current"], "执行率", u.get("execution_rate_pct"))
         + "（当年财政拨款支出 ÷ 全年预算数）；"
         + _funds_clause(
-            "含上年结转的资金总额", cur + carry, paid_cur + paid_carry, "总体执行率", u.get("total_execution_rate_pct")
+            "含上年结转的资金总额", u["total_amt"], u["paid_total"], "总体执行率", u.get("total_execution_rate_pct")
         )
         + f"；其中上年结转资金 {fmt_wan(carry)} 万元，已支出 {fmt_wan(paid_carry)} 万元。"
     )
@@ -67,16 +66,14 @@ def funds_paragraph(
     if data.projects:
         parts = []
         for p in data.projects:
-            p_cur, p_paid = dec(p["cur_amt"]), dec(p["paid_current"])
             text = _name(p["pro_code"], p["pro_name"]) + _funds_clause(
-                "当年财政拨款", p_cur, p_paid, "执行率", p.get("execution_rate_pct")
+                "当年财政拨款", p["cur_amt"], p["paid_current"], "执行率", p.get("execution_rate_pct")
             )
-            p_carry, p_paid_carry = dec(p["carryover_amt"]), dec(p["paid_carryover"])
-            if p_carry or p_paid_carry:
+            if p["carryover_amt"] or p["paid_carryover"]:
                 text += "，" + _funds_clause(
                     "含上年结转的资金总额",
-                    p_cur + p_carry,
-                    p_paid + p_paid_carry,
+                    p["total_amt"],
+                    p["paid_total"],
                     "总体执行率",
                     p.get("total_execution_rate_pct"),
                 )
@@ -92,7 +89,7 @@ def funds_paragraph(
             for s in data.squeeze
         ]
         lines.append(
-            f"结转挤占：共 {len(data.squeeze)} 笔、合计 {fmt_wan(data.squeeze_amt)} 万元，"
+            f"结转挤占：共 {data.unit['squeeze_count']} 笔、合计 {fmt_wan(data.unit['squeeze_amt'])} 万元，"
             "以前年度支出占用了当年指标：" + "；".join(items) + "。"
         )
     else:
@@ -100,7 +97,7 @@ def funds_paragraph(
     lines.append("")
 
     unbudgeted = [x for x in data.exceptions if x["kind"] == "unbudgeted"]
-    unbudgeted_amt = dec(u.get("unbudgeted_amt"))
+    unbudgeted_amt = u["unbudgeted_amt"]
     if unbudgeted_amt or unbudgeted:
         items = []
         for x in unbudgeted:

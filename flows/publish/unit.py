@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-ZERO = Decimal("0.00")
 QUARTER_NAMES = {1: "一季度", 2: "二季度", 3: "三季度", 4: "四季度"}
-
-
-def dec(value: Any) -> Decimal:
-    return ZERO if value is None else Decimal(value)
 
 
 @dataclass
@@ -42,11 +36,3 @@ class UnitData:
     @property
     def agency_name(self) -> str:
         return self.unit.get("agency_name") or self.agency_code
-
-    @property
-    def reply_amt(self) -> Decimal:
-        return dec(self.unit.get("reply_amt"))
-
-    @property
-    def squeeze_amt(self) -> Decimal:
-        return sum((dec(s["amount"]) for s in self.squeeze), ZERO)

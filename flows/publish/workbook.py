@@ -178,7 +178,7 @@ def _pct(key: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def sheet_unit(ws: Worksheet, data: UnitData) -> None:
-    row = {**data.unit, "reply_amt": data.reply_amt, "squeeze_amt": data.squeeze_amt, "name": data.agency_name}
+    row = {**data.unit, "name": data.agency_name}
     cols = [
         Col("财政年度", _get("fiscal_year"), "int"),
         Col("截至日期", _get("as_of"), "date"),

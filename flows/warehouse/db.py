@@ -6,6 +6,15 @@ transaction, checkpoints, and swaps it in with ``os.replace``. Analysts with an 
 version; new sessions see the new one; a crash or kill at any point leaves the published file as it was (the
 temporary file is removed on error, or on the next run if the process was killed). Two runs on the same warehouse
 are serialised by a lock file.
+
+A run never needs DuckDB's lock on the published file either. An analyst who opened it read-write (``duckdb
+recon.duckdb``, a bare ``duckdb.connect(path)``) holds that lock, and then even a read-only open fails ("Could not set
+lock ... (PID n)"). The Build copies the file's bytes (no DuckDB open), and ``read_only`` falls back to a private
+copy of those bytes (``snapshot``), with one warning naming the holding process. The copy is taken again while the
+file changes under it, so it is never half of a write. What such a session wrote and did not checkpoint is in
+``<file>.wal``, not in the file: it is not part of the warehouse. After the swap that log cannot match the new file
+(DuckDB refuses to open it: "WAL does not match database file"), so ``publish`` removes it; the session keeps its
+old version (its own inode) until it reconnects.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,13 +88,118 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 @contextmanager
 def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    if not Path(path).exists():
+    """A read-only connection to the published warehouse; when another process holds it read-write (or its stale
+    log makes it unopenable), to a private copy of its bytes instead (``snapshot``), with one warning saying why."""
+    path = Path(path)
+    if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `recon run` first")
-    con = connect(path, read_only=True)
+    why = None
+    try:
+        con = connect(path, read_only=True)
+    except duckdb.IOException as e:
+        why = not_openable_in_place(e, path)
+        if why is None:
+            raise
+    if why is not None:  # outside the except: an error of the caller's block is not chained to the lock error
+        log.warning(
+            "%s %s (open it read-only: duckdb -readonly, duckdb.connect(path, read_only=True), recon sql);"
+            " reading a private copy of it",
+            path,
+            why,
+        )
+        with snapshot(path) as con:
+            yield con
+        return
     try:
         yield con
     finally:
         con.close()
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def not_openable_in_place(error: duckdb.Error, path: Path) -> str | None:
+    """Why DuckDB cannot open the published file although it is whole (what a private copy gets around), from its
+    error; None for any other error."""
+    text = str(error)
+    holder = _LOCK_HOLDER.search(text)
+    if holder:
+        return f"is held open read-write by {holder['program']} (PID {holder['pid']})"
+    if "Could not set lock" in text:
+        return "is locked by another process"
+    if "WAL does not match database file" in text:
+        return f"has a stale {path.name}.wal (a read-write session's log of an older version; it goes at the next run)"
+    return None
+
+
+SNAPSHOT_SUFFIX = ".snapshot.tmp"
+COPY_ATTEMPTS = 5
+
+
+def _signature(path: Path) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def stable_copy(src: Path, dst: Path) -> None:
+    """Copy ``src``'s bytes to ``dst`` without opening it in DuckDB; copy again while ``src`` changed during the
+    copy (a read-write session writing to it), so the copy is never half of a write."""
+    for attempt in range(COPY_ATTEMPTS):
+        before = _signature(src)
+        shutil.copyfile(src, dst)
+        if _signature(src) == before:
+            return
+        time.sleep(0.2 * (attempt + 1))
+    raise RuntimeError(
+        f"{src} kept changing while it was copied ({COPY_ATTEMPTS} tries): a read-write session is writing to it;"
+        " close it (analysts: open the warehouse read-only) and run again"
+    )
+
+
+@contextmanager
+def snapshot(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to a private copy of ``path``'s bytes (``.<name>.<hex>.snapshot.tmp`` beside it), for
+    when DuckDB cannot open ``path`` itself. The copy is flock-ed while in use, so a Build's clean-up of stale
+    temporary files leaves it alone; it is removed on close, or by the next Build if this process was killed."""
+    path = Path(path)
+    for _ in range(COPY_ATTEMPTS):
+        snap = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{SNAPSHOT_SUFFIX}")
+        guard = os.open(snap, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if os.fstat(guard).st_ino == os.stat(snap).st_ino:  # not removed between create and lock
+            break
+        os.close(guard)
+    else:
+        raise RuntimeError(f"cannot make a private copy of {path} beside it")
+    con = None
+    try:
+        stable_copy(path, snap)
+        if os.fstat(guard).st_ino != os.stat(snap).st_ino:
+            raise RuntimeError(f"the private copy {snap} was replaced while it was written")
+        con = connect(snap, read_only=True)
+        yield con
+    finally:
+        if con is not None:
+            con.close()
+        for leftover in (snap, snap.with_name(snap.name + ".tmp")):  # and DuckDB's spill folder, if it spilled
+            _remove(leftover)
+        os.close(guard)
+
+
+def _in_use(path: Path) -> bool:
+    """Whether another process holds ``path``'s flock (a snapshot being read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class Build:
@@ -99,12 +215,15 @@ class Build:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.done = False
         try:
+            in_use = [s.name for s in self.path.parent.glob(f".{self.path.name}.*{SNAPSHOT_SUFFIX}") if _in_use(s)]
             for stale in self.path.parent.glob(f".{self.path.name}.*.tmp*"):
+                if any(stale.name.startswith(name) for name in in_use):
+                    continue  # a snapshot another process is reading (and its spill folder)
                 log.warning("removing %s left by an interrupted run", stale)
                 _remove(stale)
             self.tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
             if self.path.exists():
-                shutil.copyfile(self.path, self.tmp)
+                stable_copy(self.path, self.tmp)  # bytes only: needs no DuckDB lock on the published file
             self.con = connect(self.tmp)
             ensure_schema(self.con)
         except BaseException:
@@ -126,6 +245,15 @@ class Build:
         self.con.execute("checkpoint")
         self.con.close()
         os.replace(self.tmp, self.path)
+        # Our copy is checkpointed and closed: it has no log. A <file>.wal here is a read-write session's on the
+        # version just replaced (it keeps that inode open and reads it on); it cannot match the new file and would
+        # make every new connection fail, so it goes. That session's own file handle is unaffected.
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists():
+            log.warning(
+                "removing %s: a read-write session's log of the replaced version, not part of the warehouse", wal
+            )
+            wal.unlink(missing_ok=True)
         fsync_path(self.path.parent)
         self._release()
 

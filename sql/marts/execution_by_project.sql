@@ -34,7 +34,9 @@ select
     cast(s.cur_amt - s.paid_current as decimal(18, 2)) as balance_current,
     cast(s.carryover_amt - s.paid_carryover as decimal(18, 2)) as balance_carryover,
     s.reply_amt,
-    s.adj_amt
+    s.adj_amt,
+    cast(s.cur_amt + s.carryover_amt as decimal(18, 2)) as total_amt,
+    cast(s.paid_current + s.paid_carryover as decimal(18, 2)) as paid_total
 from int_project_spend as s
 cross join stg_params as p
 left join squeeze as q

@@ -1,7 +1,7 @@
 -- execution_by_unit: budget execution per budget unit as of the as-of date (CONTRACT.md section 3).
 -- Kind: per_as_of (a rerun for the same date replaces that date's rows).
 -- Grain: one row per fiscal_year, agency_code with a budget line or a payment, up to the as-of year.
--- Reads: int_project_spend, stg_params, int_budget_asof, int_payments.
+-- Reads: int_project_spend, stg_params, int_budget_asof, int_payments, rule_carryover_squeeze.
 -- Unbudgeted payments are not in paid_current: they have their own column, unbudgeted_amt (both money kinds).
 with names as (
     select
@@ -19,6 +19,16 @@ with names as (
         from int_payments
     ) as named
     group by agency_code
+),
+
+squeeze as (
+    select
+        fiscal_year,
+        agency_code,
+        sum(amount) as squeeze_amt,
+        count(*) as squeeze_count
+    from rule_carryover_squeeze
+    group by fiscal_year, agency_code
 ),
 
 units as (
@@ -57,8 +67,13 @@ select
     ) as total_execution_rate_pct,
     cast(coalesce(u.unbudgeted_amt, 0) as decimal(18, 2)) as unbudgeted_amt,
     u.project_count,
-    cast(coalesce(u.reply_amt, 0) as decimal(18, 2)) as reply_amt
+    cast(coalesce(u.reply_amt, 0) as decimal(18, 2)) as reply_amt,
+    cast(coalesce(q.squeeze_amt, 0) as decimal(18, 2)) as squeeze_amt,
+    coalesce(q.squeeze_count, 0) as squeeze_count,
+    cast(coalesce(u.cur_amt, 0) + coalesce(u.carryover_amt, 0) as decimal(18, 2)) as total_amt,
+    cast(coalesce(u.paid_current, 0) + coalesce(u.paid_carryover, 0) as decimal(18, 2)) as paid_total
 from units as u
 cross join stg_params as p
 left join names as n on u.agency_code = n.agency_code
+left join squeeze as q on u.fiscal_year = q.fiscal_year and u.agency_code = q.agency_code
 where u.fiscal_year <= year(p.as_of)

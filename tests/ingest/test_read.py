@@ -8,7 +8,15 @@ import datetime as dt
 import pytest
 
 from flows.ingest.validate import ingest_file
-from tests.builders import PAYMENT_HEADER, assert_accounted, payment_row, write_csv, write_lines, write_xlsx
+from tests.builders import (
+    PAYMENT_HEADER,
+    assert_accounted,
+    csv_text,
+    payment_row,
+    write_csv,
+    write_lines,
+    write_xlsx,
+)
 
 WIDTH = len(PAYMENT_HEADER)
 AMOUNT_AT = PAYMENT_HEADER.index("支付金额")
@@ -446,3 +454,129 @@ def test_grid_from_ragged_rows_with_typed_cells():
         ["", "", "TRUE"],
     ]
     assert grid.rows_total == 3
+
+
+# --- one bad byte loses one row, not the file (issue 11 item 2) -----------------------------------------------------
+
+MIB = 1 << 20
+
+
+def gbk_export_with_bad_rows(path, n: int, bad: dict[int, bytes]) -> tuple[list[bytes], dict[int, int]]:
+    """A GB18030 CSV of n vouchers under a title and the header; the data row i in ``bad`` gets those bytes in its
+    用途 cell. Returns the lines and, per bad row, its Excel row number -> the byte offset where it starts."""
+    lines = [line.encode("gb18030") for line in [f"国库集中支付明细查询{',' * (WIDTH - 1)}", ",".join(PAYMENT_HEADER)]]
+    offsets = {}
+    for i in range(n):
+        row = payment_row(f"PV{i:06d}", amount=f"{i % 997}.{i % 100:02d}", use=f"第{i}笔进度款")
+        line = ",".join(str(v) for v in row).encode("gb18030")
+        if i in bad:
+            line = line.replace("进度款".encode("gb18030"), "进度".encode("gb18030") + bad[i] + "款".encode("gb18030"))
+            offsets[len(lines) + 1] = sum(len(x) + 2 for x in lines)
+        lines.append(line)
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    return lines, offsets
+
+
+def test_gbk_csv_with_bad_bytes_early_and_past_the_first_mib_loses_only_those_rows(tmp_path):
+    n = 12_000
+    path = tmp_path / "支付明细.csv"
+    _, offsets = gbk_export_with_bad_rows(path, n, {3: b"\xff", 10_500: b"\x80\xfe"})
+    assert path.stat().st_size > 1.2 * MIB
+    (early, early_at), (late, late_at) = sorted(offsets.items())
+    assert early_at < 1000 and late_at > MIB  # one bad row in the head, one past what the old check decoded
+    with pytest.raises(UnicodeDecodeError):  # the precondition: the file is not valid GB18030 as a whole
+        path.read_bytes().decode("gb18030")
+    batch = ingest_file(path, "payments")
+    loaded(batch)
+    assert batch.encoding == "gb18030"
+    assert (batch.rows_read, batch.rows_valid, batch.rows_rejected, batch.rows_skipped) == (n + 2, n - 2, 2, 2)
+    assert batch.rows["pay_amt"].sum() == sum((i % 997) * 100 + i % 100 for i in range(n) if i not in (3, 10_500))
+    assert "PV000004" in set(batch.rows["pay_cert_no"]) and "PV000003" not in set(batch.rows["pay_cert_no"])
+    rejects = batch.rejects.sort_values("source_row")
+    assert rejects["source_row"].tolist() == [early, late] == [6, 10_503]
+    assert rejects["check"].tolist() == ["encoding", "encoding"]
+    first, second = rejects.to_dict("records")
+    assert first["message"].startswith(r"row 6: bytes \xff are not valid GB18030 text (shown escaped)")
+    assert "第 6 行含有无法按 GB18030 解码的字节" in first["message"]
+    assert r"进度\xff款" in first["row_text"] and "PV000003" in first["row_text"]
+    assert r"\x80" in second["message"] and "PV010500" in second["row_text"]
+    assert first["agency_code"] == "990001"  # the row's unit from its readable cells: it lands in that unit's outputs
+
+
+def test_bad_row_in_the_warehouse_keeps_the_accounting(tmp_path):
+    raw = tmp_path / "raw" / "payments"
+    raw.mkdir(parents=True)
+    gbk_export_with_bad_rows(raw / "p.csv", 50, {7: b"\xff\xff"})
+    wh = tmp_path / "w.duckdb"
+    from flows.build import build_night
+    from flows.warehouse import db
+
+    build_night(wh, dt.date(2024, 12, 31), raw_dir=tmp_path / "raw")
+    with db.read_only(wh) as con:
+        files = con.execute(
+            "select status, rows_read, rows_loaded, rows_duplicate, rows_rejected, rows_skipped from source_files"
+        ).fetchall()
+        rejected = con.execute('select source_row, "check", row_text from rejected_rows').fetchall()
+        count = con.execute("select count(*) from payments").fetchall()[0][0]
+    assert files == [("loaded", 52, 49, 0, 1, 2)]
+    assert count == 49
+    assert [(r[0], r[1]) for r in rejected] == [(10, "encoding")]
+    assert r"\xff\xff" in rejected[0][2]
+
+
+def test_utf8_csv_with_one_bad_byte_stays_utf8(tmp_path):
+    """The verdict comes from the bulk of the file: one stray byte in a UTF-8 export does not turn the whole file
+    into GB18030 mojibake (the old whole-file UTF-8 check failed, then GB18030 read every row wrong)."""
+    rows = [PAYMENT_HEADER, *(payment_row(f"PV{i}", payee="示例路桥工程有限公司") for i in range(20))]
+    data = csv_text(rows).encode("utf-8").replace(b"PV7,", b"PV7\xff,")
+    path = tmp_path / "u.csv"
+    path.write_bytes(data)
+    batch = ingest_file(path, "payments")
+    loaded(batch)
+    assert batch.encoding == "utf-8"
+    assert batch.rows_valid == 19
+    assert set(batch.rows["payee_acct_name"]) == {"示例路桥工程有限公司"}
+    assert batch.rejects["source_row"].tolist() == [9]
+    assert r"PV7\xff" in batch.rejects["row_text"].iloc[0]
+
+
+def test_bad_byte_in_a_title_row_is_still_a_title_row(tmp_path):
+    path = tmp_path / "t.csv"
+    lines = [
+        b"\xb9\xfa\xbf\xe2\xff\xd6\xa7\xb8\xb6",
+        "金额单位：万元".encode("gbk"),
+        ",".join(PAYMENT_HEADER).encode("gbk"),
+    ]
+    lines.append(",".join(str(v) for v in payment_row("PV1", amount="1.5")).encode("gbk"))
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    batch = ingest_file(path, "payments")
+    loaded(batch)
+    assert (batch.rows_read, batch.rows_valid, batch.rows_rejected, batch.rows_skipped) == (4, 1, 0, 3)
+    assert batch.rows["pay_amt"].tolist() == [1_500_000]
+
+
+def test_bad_byte_in_a_row_with_a_shifted_column_is_one_rejection(tmp_path):
+    header = ",".join(PAYMENT_HEADER).encode("gbk")
+    good = ",".join(str(v) for v in payment_row("PV1")).encode("gbk")
+    bad = ",".join(str(v) for v in payment_row("PV2", amount="1,234.56")).encode("gbk") + b"\xff"
+    path = tmp_path / "s.csv"
+    path.write_bytes(b"\r\n".join([header, good, bad, good.replace(b"PV1", b"PV3")]) + b"\r\n")
+    batch = ingest_file(path, "payments")
+    loaded(batch)
+    assert batch.rows["pay_cert_no"].tolist() == ["PV1", "PV3"]
+    assert batch.rejects[["source_row", "check"]].values.tolist() == [[3, "encoding"]]
+
+
+def test_html_table_with_a_bad_byte_loses_only_that_row(tmp_path):
+    from tests.builders import html_table
+
+    rows = [PAYMENT_HEADER, *(payment_row(f"PV{i}") for i in range(5))]
+    data = html_table(rows, charset="gbk").encode("gbk").replace(b">PV2<", b">PV2\xff<")
+    path = tmp_path / "h.xls"
+    path.write_bytes(data)
+    batch = ingest_file(path, "payments")
+    loaded(batch)
+    assert batch.encoding == "gb18030"
+    assert batch.rows["pay_cert_no"].tolist() == ["PV0", "PV1", "PV3", "PV4"]
+    assert batch.rejects["source_row"].tolist() == [4]
+    assert r"PV2\xff" in batch.rejects["row_text"].iloc[0]

@@ -83,15 +83,22 @@ def test_random_bytes_named_csv(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "content"), [("report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"), ("memo.docx", b"PK\x03\x04")]
+    ("name", "content", "what"),
+    [
+        ("report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
+        ("memo.docx", b"PK\x03\x04", "a damaged or truncated zip file"),
+        ("scan.xls", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "a JPEG image"),  # the name says workbook, the bytes do not
+    ],
 )
-def test_other_document_types(tmp_path, name, content):
+def test_other_document_types(tmp_path, name, content, what):
     path = tmp_path / name
     path.write_bytes(content)
     batch = ingest_file(path, "payments")
     file_rejected(batch, "unreadable_file", None)
     suffix = name.rsplit(".", 1)[1]
-    assert batch.error.startswith(f"{name}: not a spreadsheet export: suffix '.{suffix}'")
+    assert batch.error.startswith(f"{name}: not a spreadsheet export: {what}")
+    assert f"(suffix '.{suffix}')" in batch.error
+    assert "\\x" not in batch.error  # never a parser's hex dump
 
 
 def test_a_bad_file_never_stops_the_next_one(tmp_path):

@@ -9,7 +9,6 @@ adjustment first. All three must hold the same budget_lines and the same executi
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import shutil
 from decimal import Decimal
@@ -19,22 +18,15 @@ import pytest
 
 from flows.build import build_night
 from flows.warehouse import db, load
+from schemas.spec import export_header
+from tests.builders import write_csv
 
 D = Decimal
-HEADER = ["项目编码", "项目名称", "预算单位编码", "年初预算数", "调整预算数", "全年预算数", "上年结转数"]
-QUARTERS = ["一季度", "二季度", "三季度", "四季度"]
-PAY_HEADER = [
-    "支付凭证号",
-    "支付日期",
-    "预算单位编码",
-    "项目编码",
-    "项目名称",
-    "指标文号",
-    "收款人全称",
-    "支付金额",
-    "用途",
-    "支付状态",
-]
+HEADER = export_header("budget", "pro_code pro_name agency_code reply_amt adj_amt cur_amt 上年结转数")
+QUARTERS = export_header("budget", "plan_q1 plan_q2 plan_q3 plan_q4")
+PAY_HEADER = export_header(
+    "payments", "pay_cert_no pay_date agency_code pro_code pro_name bgt_doc_no payee_acct_name pay_amt use_des status"
+)
 ORIGINAL = "budget/budget_2025.csv"  # sorts after the adjustment's name
 ADJUSTMENT = "budget/2025_adjust.csv"
 JUNE, JULY_10, DEC = dt.date(2025, 6, 30), dt.date(2025, 7, 10), dt.date(2025, 12, 31)
@@ -57,12 +49,6 @@ PAYMENTS = [
     ("PV3", "2025-08-01", "P1", "3000.00"),
     ("PV4", "2025-04-01", "P3", "1000.00"),
 ]
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows(rows)
 
 
 def budget_rows(lines, *, title: list[str], date_column: str | None = None) -> list[list[str]]:

@@ -17,31 +17,19 @@ import pytest
 from flows.build import build_night, ingest_all
 from flows.config import Settings
 from flows.warehouse import db, load
+from schemas.spec import export_header
 from tests import ROOT
+from tests.builders import write_export
 
-HEADER = [
-    "支付凭证号",
-    "支付日期",
-    "预算单位编码",
-    "项目编码",
-    "指标文号",
-    "收款人全称",
-    "收款人账号",
-    "支付金额",
-    "用途",
-    "支付状态",
-    "原支付凭证号",
-]
+HEADER = export_header(
+    "payments",
+    "pay_cert_no pay_date agency_code pro_code bgt_doc_no payee_acct_name payee_acct_no pay_amt use_des status"
+    " ori_pay_cert_no",
+)
 
 
 def write_payments(path: Path, rows: list[list]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="gb18030", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["国库集中支付明细查询"])
-        w.writerow(HEADER)
-        w.writerows(rows)
-    return path
+    return write_export(path, ["国库集中支付明细查询"], HEADER, rows, encoding="gb18030")
 
 
 def pay(no: str, date: str, amount: str, pro: str = "P001", status: str = "已支付", ori: str = "") -> list:

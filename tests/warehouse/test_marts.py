@@ -11,7 +11,6 @@ land exactly on a .x5 boundary where binary-float rounding goes the other way.
 from __future__ import annotations
 
 import calendar
-import csv
 import datetime as dt
 import math
 import re
@@ -25,6 +24,8 @@ import pytest
 
 from flows.build import build_night
 from flows.warehouse import db, transform
+from schemas.spec import export_header
+from tests.builders import write_export
 
 D = Decimal
 FISCAL_YEAR = 2025
@@ -162,55 +163,24 @@ REFUNDS = [Refund("RF1", "PV102", "2025-08-15", "100.00")]  # a Q2 payment refun
 # a late-arriving export, for the rerun of an as-of date
 LATE = [Pay("PV106", "2025-06-15", "990001", "P1", "农村道路养护", "500.00")]
 
-PAY_HEADER = [
-    "支付凭证号",
-    "支付日期",
-    "预算单位编码",
-    "预算单位名称",
-    "项目编码",
-    "项目名称",
-    "指标文号",
-    "指标来源",
-    "收款人全称",
-    "收款人账号",
-    "支付金额",
-    "用途",
-    "支付状态",
-    "原支付凭证号",
-]
-BUDGET_HEADER = [
-    "项目编码",
-    "项目名称",
-    "预算单位编码",
-    "预算单位名称",
-    "年初预算数",
-    "调整预算数",
-    "全年预算数",
-    "上年结转数",
-    "一季度",
-    "二季度",
-    "三季度",
-    "四季度",
-]
-
-
-def write_csv(path: Path, titles: list[str], header: list[str], rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        for title in titles:
-            w.writerow([title])
-        w.writerow(header)
-        w.writerows(rows)
+PAY_HEADER = export_header(
+    "payments",
+    "pay_cert_no pay_date agency_code agency_name pro_code pro_name bgt_doc_no bgt_source payee_acct_name"
+    " payee_acct_no pay_amt use_des status ori_pay_cert_no",
+)
+BUDGET_HEADER = export_header(
+    "budget",
+    "pro_code pro_name agency_code agency_name reply_amt adj_amt cur_amt 上年结转数 plan_q1 plan_q2 plan_q3 plan_q4",
+)
 
 
 def write_payments(raw: Path, name: str, pays: list[Pay]) -> None:
     """One title row, the header on row 2: the i-th payment is on row i + 3."""
-    write_csv(raw / "payments" / name, ["国库集中支付明细查询"], PAY_HEADER, [p.row() for p in pays])
+    write_export(raw / "payments" / name, ["国库集中支付明细查询"], PAY_HEADER, [p.row() for p in pays])
 
 
 def write_unit(raw: Path) -> None:
-    write_csv(
+    write_export(
         raw / "budget" / "budget_2025.csv",
         ["示例县2025年项目预算及分季度用款计划表", "金额单位：元"],
         BUDGET_HEADER,
@@ -218,10 +188,10 @@ def write_unit(raw: Path) -> None:
     )
     write_payments(raw, "pay_2025_h1.csv", H1)
     write_payments(raw, "pay_2025_h2.csv", H2)
-    write_csv(
+    write_export(
         raw / "refunds" / "refunds_2025.csv",
         ["国库集中支付资金退回"],
-        ["退回凭证号", "原支付凭证号", "退回日期", "退回金额", "退回原因"],
+        export_header("refunds", "refund_no ori_pay_cert_no refund_date refund_amt reason"),
         [[r.no, r.ori, r.date, r.amount, "结算退回"] for r in REFUNDS],
     )
 
@@ -323,6 +293,8 @@ def expected_projects(pays: list[Pay], refunds: list[Refund], as_of: dt.date) ->
                 "balance_carryover": carry - pco,
                 "reply_amt": D(line.reply),
                 "adj_amt": cur - D(line.reply),
+                "total_amt": cur + carry,
+                "paid_total": pc + pco,
             }
         )
     return rows
@@ -330,6 +302,7 @@ def expected_projects(pays: list[Pay], refunds: list[Refund], as_of: dt.date) ->
 
 def expected_units(pays: list[Pay], refunds: list[Refund], as_of: dt.date) -> list[dict]:
     evs = events(pays, refunds, as_of)
+    projects = expected_projects(pays, refunds, as_of)
     rows = []
     for agency in sorted({line.agency for line in LINES}):
         lines = [line for line in LINES if line.agency == agency]
@@ -356,6 +329,10 @@ def expected_units(pays: list[Pay], refunds: list[Refund], as_of: dt.date) -> li
                 "unbudgeted_amt": unbudgeted,
                 "project_count": len(lines),
                 "reply_amt": sum((D(line.reply) for line in lines), D("0.00")),
+                "squeeze_amt": sum((p["squeeze_amt"] for p in projects if p["agency_code"] == agency), D("0.00")),
+                "squeeze_count": sum(p["squeeze_count"] for p in projects if p["agency_code"] == agency),
+                "total_amt": cur + carry,
+                "paid_total": pc + pco,
             }
         )
     return rows

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from flows.build import build_night
 from flows.warehouse import db
+from schemas.spec import export_header
 from tests import ROOT
+from tests.builders import write_export
 
 D = Decimal
 REGISTRY_CSV = ROOT / "sql" / "rules" / "registry.csv"
@@ -22,37 +24,15 @@ REGISTRY_CSV = ROOT / "sql" / "rules" / "registry.csv"
 # Input builders: small, real CSV exports
 # ---------------------------------------------------------------------------------------------------------------
 
-PAY_HEADER = [
-    "支付凭证号",
-    "支付日期",
-    "预算单位编码",
-    "预算单位名称",
-    "项目编码",
-    "项目名称",
-    "指标文号",
-    "指标来源",
-    "收款人全称",
-    "收款人账号",
-    "支付金额",
-    "用途",
-    "支付状态",
-    "合同编号",
-    "原支付凭证号",
-]
-REFUND_HEADER = ["退回凭证号", "原支付凭证号", "退回日期", "退回金额", "退回原因"]
-BUDGET_HEADER = [
-    "项目编码",
-    "项目名称",
-    "预算单位编码",
-    "年初预算数",
-    "调整预算数",
-    "全年预算数",
-    "上年结转数",
-    "一季度",
-    "二季度",
-    "三季度",
-    "四季度",
-]
+PAY_HEADER = export_header(
+    "payments",
+    "pay_cert_no pay_date agency_code agency_name pro_code pro_name bgt_doc_no bgt_source payee_acct_name"
+    " payee_acct_no pay_amt use_des status contract_no ori_pay_cert_no",
+)
+REFUND_HEADER = export_header("refunds", "refund_no ori_pay_cert_no refund_date refund_amt reason")
+BUDGET_HEADER = export_header(
+    "budget", "pro_code pro_name agency_code reply_amt adj_amt cur_amt 上年结转数 plan_q1 plan_q2 plan_q3 plan_q4"
+)
 UNIT_NAMES = {"990001": "示例县公路事务中心", "990002": "示例县教育局"}
 CUR_DOC = "示财预〔2025〕3号"
 PRIOR_DOC = "示财预〔2024〕88号"  # a 2024 指标文号 paid in 2025: carry-over money
@@ -104,29 +84,18 @@ def line(
     return [pro, f"项目{pro}", agency, cur, "0.00", cur, carry, *plans]
 
 
-def write_csv(path: Path, titles: list[str], header: list[str], rows: list[list[str]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        for title in titles:
-            w.writerow([title])
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
 def write_payments(raw: Path, name: str, rows: list[list[str]], *, total: str | None = None) -> Path:
     """A payment export: one title row, the header (row 2), data from row 3, optionally a 合计 row."""
     if total is not None:
         totals = [""] * len(PAY_HEADER)
         totals[0], totals[PAY_HEADER.index("支付金额")] = "合计", total
         rows = [*rows, totals]
-    return write_csv(raw / "payments" / name, ["国库集中支付明细查询"], PAY_HEADER, rows)
+    return write_export(raw / "payments" / name, ["国库集中支付明细查询"], PAY_HEADER, rows)
 
 
 def write_refunds(raw: Path, name: str, rows: list[list[str]]) -> Path:
     """A refund-notice export: one title row, the header (row 2), data from row 3."""
-    return write_csv(raw / "refunds" / name, ["国库集中支付资金退回"], REFUND_HEADER, rows)
+    return write_export(raw / "refunds" / name, ["国库集中支付资金退回"], REFUND_HEADER, rows)
 
 
 def write_budget(
@@ -134,7 +103,7 @@ def write_budget(
 ) -> Path:
     """A 2025 budget sheet: title rows (row 1, and 金额单位：元 on row 2 when yuan), header, data after it."""
     titles = ["示例单位2025年项目预算表"] + (["金额单位：元"] if yuan else [])
-    return write_csv(raw / "budget" / name, titles, BUDGET_HEADER, rows + ([total] if total else []))
+    return write_export(raw / "budget" / name, titles, BUDGET_HEADER, rows + ([total] if total else []))
 
 
 def run(raw: Path, wh: Path, *as_of: dt.date) -> Path:
