@@ -10,19 +10,15 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from decimal import Decimal
-from email import message_from_bytes
-from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from flows.alerts import evaluate
 from flows.alerts.channels import EmailChannel, RobotChannel, WebhookChannel
@@ -71,27 +67,6 @@ def receiver():
     yield server
     server.shutdown()
     server.server_close()
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    box = Mailbox()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        box.port = s.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
 
 
 def run(raw: Path, wh: Path, settings: AlertSettings, as_of: dt.date = JUNE) -> dict:

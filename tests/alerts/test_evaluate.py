@@ -8,14 +8,10 @@ import csv
 import datetime as dt
 import io
 import re
-import socket
 from decimal import Decimal
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
-
-import pytest
-from aiosmtpd.controller import Controller
 
 from flows.alerts import evaluate
 from flows.alerts.channels import EmailChannel, RobotChannel, WebhookChannel
@@ -28,27 +24,6 @@ from flows.warehouse import db
 from tests.builders import PAYMENT_HEADER, payment_row, write_csv
 
 JUNE = dt.date(2025, 6, 30)
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    box = Mailbox()
-    with socket.socket() as s:  # a free port on loopback (aiosmtpd checks readiness on the port it is given)
-        s.bind(("127.0.0.1", 0))
-        box.port = s.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
 
 
 def run(raw: Path, wh: Path, as_of: dt.date, settings: AlertSettings) -> dict:
@@ -85,7 +60,7 @@ def test_sample_alerts_as_of_june_are_exactly_the_readme_ones(sample_raw, tmp_pa
     assert "示例县公路事务中心" in text and "农村公路安保工程" in text and "15.25 个百分点" in text
     assert "累计计划 600000.00 元" in text and "实际支出 417000.00 元" in text
     assert robot_msg["msgtype"] == "markdown" and "落后季度用款计划" in robot_msg["markdown"]["content"]
-    (email,) = smtp_server.messages
+    (email,) = smtp_server.envelopes
     assert email.rcpt_tos == ["finance@example.org"]
     parsed = message_from_bytes(email.content, policy=default_policy)
     assert "预算执行预警" in parsed["Subject"] and "treasury-recon@localhost" in parsed["From"]
@@ -97,7 +72,7 @@ def test_sample_alerts_as_of_june_are_exactly_the_readme_ones(sample_raw, tmp_pa
     result = run(sample_raw, wh, JUNE, settings)
     assert result["events"] == 0
     assert result["delivery"] == {"hook": "nothing new", "wecom": "nothing new", "mail": "nothing new"}
-    assert http_server.received == [] and len(smtp_server.messages) == 1
+    assert http_server.received == [] and len(smtp_server.envelopes) == 1
 
 
 def test_escalation_sends_one_message_and_resolution_one_more(sample_raw, tmp_path, http_server):
@@ -206,7 +181,7 @@ def test_robot_digests_fit_the_robots_limits_end_to_end(tmp_path, wecom_robot, d
         " when 'warning' then 1 else 0 end desc, amount desc nulls last, alert_key limit 3",
     )
     assert [m for (m,) in ranked] == [line.split(" ", 2)[2] for line in content.splitlines()[1:4]]
-    (email,) = smtp_server.messages
+    (email,) = smtp_server.envelopes
     parsed = message_from_bytes(email.content, policy=default_policy)
     (attachment,) = list(parsed.iter_attachments())
     assert attachment.get_filename() == "预警明细.csv"
